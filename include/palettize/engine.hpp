@@ -1,0 +1,70 @@
+#pragma once
+// The engine: one dense weight tensor + a PalettizationSpec -> LUTs, indices and scales, and back.
+// Data path: spec -> blocks -> clusters -> LUT quantization -> (packing, container: see packing.hpp, io).
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "palettize/spec.hpp"
+#include "palettize/tensor.hpp"
+
+namespace palettize {
+
+struct PalettizeOptions {
+  uint64_t seed = 0;                      // vector k-means seeding; the scalar path is seed-free
+  int threads = 0;                        // 0 = all hardware threads; the output never depends on it
+  bool enable_fast_kmeans_mode = false;   // reference fast mode: fp16 cast + rounding before clustering
+  int rounding_precision = 4;             // decimals kept by fast mode
+  int vector_restarts = 5;
+  int vector_max_iterations = 300;
+};
+
+// A palettized tensor in Core ML constexpr_lut_to_dense layout.
+struct PalettizedTensor {
+  DType dtype = DType::F32;      // original dtype (F32, F16 or BF16)
+  Shape shape;                   // original shape, rank R >= 1; shape[0] = output channels O
+  PalettizationSpec spec;        // as applied, grouped axis resolved
+  Shape lut_shape;               // [NB_0, ..., NB_{R-1}, 2^n_bits, cluster_dim]
+  std::vector<float> lut;        // dequantized entries, each exactly representable in `dtype`
+  Shape index_shape;             // `shape` with dim 0 divided by cluster_dim
+  std::vector<uint8_t> indices;  // unpacked, row-major over index_shape
+  // Only with lut_qspec: raw codes laid out like `lut`, and one scale (and zero point for int8/uint8) per LUT.
+  std::vector<uint8_t> quantized_lut;
+  std::vector<float> lut_scale;
+  std::vector<int32_t> lut_zero_point;
+  // Only with enable_per_channel_scale: one scale per output channel, representable in `dtype`.
+  std::vector<float> channel_scale;
+
+  int64_t num_luts() const;
+  int64_t lut_entries() const { return spec.lut_size() * spec.cluster_dim; }  // floats per LUT
+};
+
+// Palettizes `weight` (F32/F16/BF16, rank >= 1). `sensitivities`, when given, holds one non-negative
+// finite importance per element (row-major, like the weight). Throws Error for a bad spec, a spec that does
+// not fit the shape, NaN/Inf weights or sensitivities, empty tensors and unsupported dtypes.
+PalettizedTensor palettize(const TensorView& weight, const PalettizationSpec& spec,
+                           const PalettizeOptions& options = {}, std::span<const float> sensitivities = {});
+
+// Dense tensor in the original dtype: entry = lut[block][index], expanded along axis 0 for vectors,
+// then dtype(float32(entry) * float32(channel_scale[o])) when scaled.
+Tensor decode(const PalettizedTensor& palettized);
+
+// Checks the internal consistency of a palettized tensor (sizes of every part against spec and shape).
+void validate(const PalettizedTensor& palettized);
+
+// Storage cost in bits: packed indices + LUT (+ LUT scale/zero point) + channel scales.
+int64_t palettized_size_bits(const PalettizedTensor& palettized);
+
+struct ErrorMetrics {
+  int64_t count = 0;
+  double sse = 0;          // sum of squared errors
+  double mse = 0;
+  double signal = 0;       // sum of squared original values
+  double snr_db = 0;       // 10 log10(signal / sse); +inf when sse == 0
+  double max_abs_err = 0;
+};
+
+// Compares two tensors of the same shape (any palettizable dtypes), in double precision.
+ErrorMetrics compare(const TensorView& original, const TensorView& reconstructed);
+
+}  // namespace palettize

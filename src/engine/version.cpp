@@ -1,0 +1,5 @@
+#include "palettize/version.hpp"
+
+namespace palettize {
+std::string_view version() { return PALETTIZE_VERSION; }
+}  // namespace palettize
