@@ -39,6 +39,17 @@ struct PalettizedTensor {
   int64_t lut_entries() const { return spec.lut_size() * spec.cluster_dim; }  // floats per LUT
 };
 
+// Shapes of a palettized tensor's parts, known before any clustering (sizes of outputs can be declared
+// up front). Throws IncompatibleSpecError when the spec cannot apply to `shape`.
+struct PalettizedLayout {
+  Shape lut_shape;        // [NB_0, ..., NB_{R-1}, 2^n_bits, cluster_dim]
+  Shape index_shape;      // shape with dim 0 divided by cluster_dim
+  int64_t num_luts = 0;
+  int64_t num_indices = 0;
+  int64_t packed_index_bytes = 0;
+};
+PalettizedLayout palettized_layout(const Shape& shape, const PalettizationSpec& spec);
+
 // Palettizes `weight` (F32/F16/BF16, rank >= 1). `sensitivities`, when given, holds one non-negative
 // finite importance per element (row-major, like the weight). Throws Error for a bad spec, a spec that does
 // not fit the shape, NaN/Inf weights or sensitivities, empty tensors and unsupported dtypes.

@@ -13,6 +13,13 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+// The spec is valid but cannot apply to this tensor (rank too small, sizes not divisible by group_size or
+// cluster_dim). Tools skip such a tensor with a warning, or fail with --strict.
+class IncompatibleSpecError : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace detail {
 template <typename... Parts>
 std::string concat(const Parts&... parts) {
