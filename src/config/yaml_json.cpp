@@ -1,0 +1,117 @@
+#include "config/yaml_json.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <regex>
+
+#include <yaml-cpp/yaml.h>
+
+#include "palettize/error.hpp"
+
+namespace palettize::config_detail {
+namespace {
+
+std::optional<nlohmann::json> plain_scalar_as_number(const std::string& text) {
+  static const std::regex integer_form("[-+]?[0-9]+");
+  static const std::regex float_form("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
+  if (std::regex_match(text, integer_form)) {
+    const char* begin = text.data() + (text[0] == '+' ? 1 : 0);
+    int64_t value = 0;
+    const auto [end, status] = std::from_chars(begin, text.data() + text.size(), value);
+    if (status == std::errc() && end == text.data() + text.size()) return nlohmann::json(value);
+    return std::nullopt;  // out of int64 range: left as a string, so the type check names it
+  }
+  if (std::regex_match(text, float_form)) return nlohmann::json(std::stod(text));
+  return std::nullopt;
+}
+
+// YAML 1.2 core schema for plain (unquoted) scalars.
+nlohmann::json plain_scalar_to_json(const std::string& text) {
+  if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL") return nullptr;
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  if (auto number = plain_scalar_as_number(text)) return *number;
+  if (text == ".inf" || text == "+.inf" || text == ".Inf") return std::numeric_limits<double>::infinity();
+  if (text == "-.inf" || text == "-.Inf") return -std::numeric_limits<double>::infinity();
+  if (text == ".nan" || text == ".NaN") return std::numeric_limits<double>::quiet_NaN();
+  return text;
+}
+
+std::string escape_pointer_token(const std::string& token) {
+  std::string escaped;
+  for (char c : token) {
+    if (c == '~') escaped += "~0";
+    else if (c == '/') escaped += "~1";
+    else escaped += c;
+  }
+  return escaped;
+}
+
+class Converter {
+ public:
+  explicit Converter(std::string_view source) : source_(source) {}
+
+  nlohmann::json convert(const YAML::Node& node, const std::string& pointer) {
+    lines_[pointer] = node.Mark().line + 1;
+    switch (node.Type()) {
+      case YAML::NodeType::Null:
+      case YAML::NodeType::Undefined:
+        return nullptr;
+      case YAML::NodeType::Scalar:
+        // yaml-cpp tags quoted scalars "!" and plain ones "?".
+        return node.Tag() == "!" ? nlohmann::json(node.Scalar()) : plain_scalar_to_json(node.Scalar());
+      case YAML::NodeType::Sequence: {
+        nlohmann::json list = nlohmann::json::array();
+        for (std::size_t i = 0; i < node.size(); ++i) list.push_back(convert(node[i], pointer + "/" + std::to_string(i)));
+        return list;
+      }
+      case YAML::NodeType::Map:
+        return convert_map(node, pointer);
+    }
+    fail(source_, ":", node.Mark().line + 1, ": unsupported YAML node");
+  }
+
+  std::map<std::string, int> take_lines() { return std::move(lines_); }
+
+ private:
+  nlohmann::json convert_map(const YAML::Node& node, const std::string& pointer) {
+    nlohmann::json object = nlohmann::json::object();
+    for (const auto& entry : node) {
+      const int line = entry.first.Mark().line + 1;
+      check(entry.first.IsScalar(), source_, ":", line, ": mapping keys must be plain strings");
+      const std::string key = entry.first.Scalar();
+      check(!object.contains(key), source_, ":", line, ": duplicate key '", key, "'");
+      object[key] = convert(entry.second, pointer + "/" + escape_pointer_token(key));
+    }
+    return object;
+  }
+
+  std::string source_;
+  std::map<std::string, int> lines_;
+};
+
+}  // namespace
+
+YamlDocument parse_yaml(std::string_view text, std::string_view source) {
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(std::string(text));
+  } catch (const YAML::Exception& error) {
+    fail(source, ":", error.mark.line + 1, ":", error.mark.column + 1, ": invalid YAML: ", error.msg);
+  }
+  check(documents.size() <= 1, source, ": expected one YAML document, found ", documents.size());
+  YamlDocument document;
+  if (documents.empty()) return document;  // json stays null: the caller reports an empty config
+  Converter converter(source);
+  try {
+    document.json = converter.convert(documents[0], "");
+  } catch (const YAML::Exception& error) {
+    fail(source, ":", error.mark.line + 1, ":", error.mark.column + 1, ": invalid YAML: ", error.msg);
+  }
+  document.lines = converter.take_lines();
+  return document;
+}
+
+}  // namespace palettize::config_detail
