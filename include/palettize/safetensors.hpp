@@ -161,7 +161,7 @@ class Checkpoint {
 
   const std::filesystem::path& path() const { return path_; }
   bool is_sharded() const { return sharded_; }
-  // Shard file names (for a single file: its file name), in order of first appearance in the weight_map.
+  // Shard file names (for a single file: its file name), sorted.
   const std::vector<std::string>& shard_files() const { return shard_files_; }
   const SafetensorsReader& shard(std::size_t index) const { return shards_.at(index); }
   // The index's "metadata" object ({} for a single file or when absent).
@@ -208,6 +208,7 @@ class CheckpointWriter {
 
  private:
   void open_shard(std::size_t index);
+  void advance();
 
   std::filesystem::path path_;
   bool sharded_ = false;
