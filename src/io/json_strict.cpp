@@ -60,6 +60,10 @@ class StrictnessGuard {
 }  // namespace
 
 nlohmann::json parse_json_strict(std::string_view text, std::string_view label, const JsonLimits& limits) {
+  // nlohmann stops at a NUL byte as if the input ended there; a raw NUL is never valid JSON, so refuse it
+  // rather than ignore whatever follows.
+  const std::size_t nul = text.find('\0');
+  check(nul == std::string_view::npos, label, ": invalid JSON: NUL byte at offset ", nul);
   StrictnessGuard guard(label, limits);
   auto callback = [&guard](int, Event event, nlohmann::json& parsed) { return guard.on_event(event, parsed); };
   try {

@@ -71,7 +71,7 @@ uint64_t expected_byte_size(DType dtype, const Shape& shape, const std::string& 
   try {
     numel = shape_numel(shape);
   } catch (const Error& error) {
-    fail(label, ": shape ", shape_to_string(shape), ": ", error.what());
+    fail(label, ": ", error.what());
   }
   uint64_t bytes = 0;
   check(!__builtin_mul_overflow(uint64_t(numel), uint64_t(dtype_size(dtype)), &bytes), label, ": shape ",
