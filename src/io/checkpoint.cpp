@@ -181,7 +181,7 @@ void CheckpointWriter::write_tensor(std::string_view name, std::span<const std::
 }
 
 void CheckpointWriter::commit() {
-  check(!has_next(), path_.string(), ": tensor '", next().name, "' was planned but not written");
+  if (has_next()) fail(path_.string(), ": tensor '", next().name, "' was planned but not written");
   if (sharded_) {
     nlohmann::json index = nlohmann::json::object();
     uint64_t total_size = 0;

@@ -75,7 +75,7 @@ void SafetensorsWriter::write_tensor(std::string_view name, std::span<const std:
 }
 
 void SafetensorsWriter::finish() {
-  check(!has_next(), out_->target().string(), ": tensor '", tensors_[next_].name, "' was declared but not written");
+  if (has_next()) fail(out_->target().string(), ": tensor '", tensors_[next_].name, "' was declared but not written");
 }
 
 void write_safetensors(const std::filesystem::path& path, std::span<const NamedTensor> tensors,
