@@ -1,0 +1,352 @@
+#include "palettize/onnx_model.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <climits>
+#include <fstream>
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
+
+#include "onnx/decode_graph.hpp"
+#include "onnx/onnx_graph.hpp"
+#include "onnx/onnx_proto.hpp"
+#include "onnx/onnx_tensor.hpp"
+#include "palettize/container.hpp"
+#include "palettize/error.hpp"
+#include "palettize/output_file.hpp"
+
+namespace palettize {
+
+using onnx_io::DecodeRegion;
+
+namespace {
+
+constexpr std::string_view kOnnxRecordsKey = "palettize.onnx";
+constexpr int64_t kMinOpset = 7;
+
+// Where a dense tensor lives, and the converted bytes when the model stored it in typed fields.
+struct Location {
+  onnx::GraphProto* graph = nullptr;
+  onnx::TensorProto* initializer = nullptr;
+  onnx::NodeProto* constant = nullptr;
+  std::vector<std::byte> owned;
+};
+
+int64_t onnx_opset(const onnx::ModelProto& model, std::string_view label) {
+  for (const auto& op : model.opset_import())
+    if (op.domain().empty() || op.domain() == "ai.onnx") return op.version();
+  fail("ONNX model ", label, " imports no ai.onnx opset");
+}
+
+Metadata read_metadata(const onnx::ModelProto& model) {
+  Metadata metadata;
+  for (const auto& entry : model.metadata_props()) metadata[entry.key()] = entry.value();
+  return metadata;
+}
+
+}  // namespace
+
+struct OnnxModel::Impl {
+  onnx::ModelProto model;
+  std::string label;
+  int64_t opset = 0;
+  std::vector<OnnxTensor> tensors;
+  std::vector<Location> locations;
+  std::unordered_set<std::string> names;
+  int64_t name_counter = 0;
+  std::vector<ContainerEntry> entries;                // palettized tensors, by key
+  std::map<std::string, nlohmann::json> records;      // key -> {"output","kind","node","parts"}
+
+  void init();
+  void read_palettize_metadata();
+  std::unordered_set<std::string> decode_initializer_names();
+  void collect_dense_tensors();
+  std::string reserve(const std::string& preferred);
+  std::size_t dense_index(std::string_view key) const;
+  const ContainerEntry& entry(std::string_view key) const;
+  onnx::GraphProto& graph_holding(const std::string& initializer_name, std::string_view key);
+  void write_metadata();
+};
+
+void OnnxModel::Impl::init() {
+  check(model.has_graph(), "ONNX model ", label, " has no graph");
+  opset = onnx_opset(model, label);
+  check(opset >= kMinOpset, "ONNX model ", label, " uses opset ", opset, "; palettize needs opset ", kMinOpset,
+        " or later");
+  names = onnx_io::all_value_names(model);
+  read_palettize_metadata();
+  collect_dense_tensors();
+}
+
+void OnnxModel::Impl::read_palettize_metadata() {
+  const Metadata metadata = read_metadata(model);
+  entries = parse_container_metadata(metadata, label);
+  const auto it = metadata.find(std::string(kOnnxRecordsKey));
+  if (entries.empty()) {
+    check(it == metadata.end(), "ONNX model ", label, " has ", kOnnxRecordsKey, " metadata but no palettize.tensors");
+    return;
+  }
+  check(it != metadata.end(), "ONNX model ", label, " lists palettized tensors but has no ", kOnnxRecordsKey,
+        " metadata");
+  nlohmann::json json = nlohmann::json::parse(it->second, nullptr, false);
+  check(json.is_object(), "ONNX model ", label, ": ", kOnnxRecordsKey, " is not a JSON object");
+  for (const ContainerEntry& e : entries) {
+    check(json.contains(e.name), "ONNX model ", label, ": ", kOnnxRecordsKey, " has no record for ", e.name);
+    const nlohmann::json& r = json[e.name];
+    check(r.is_object() && r.value("output", nlohmann::json()).is_string() && r.contains("kind") &&
+              r.value("parts", nlohmann::json()).is_object(),
+          "ONNX model ", label, ": malformed ", kOnnxRecordsKey, " record for ", e.name);
+    for (const auto& [suffix, name] : r["parts"].items())
+      check(name.is_string(), "ONNX model ", label, ": part ", suffix, " of ", e.name, " is not named by a string");
+    check(r["parts"].contains(std::string(kIndicesSuffix)), "ONNX model ", label, ": no indices recorded for ",
+          e.name);
+    records[e.name] = r;
+  }
+}
+
+// Initializers read by decode subgraphs (LUTs and scales are float initializers, but not dense weights).
+std::unordered_set<std::string> OnnxModel::Impl::decode_initializer_names() {
+  std::unordered_set<std::string> result;
+  for (const ContainerEntry& e : entries) {
+    const nlohmann::json& r = records.at(e.name);
+    const DecodeRegion region =
+        onnx_io::find_decode_region(graph_holding(r["parts"][std::string(kIndicesSuffix)].get<std::string>(), e.name),
+        r["output"].get<std::string>());
+    result.insert(region.initializers.begin(), region.initializers.end());
+  }
+  return result;
+}
+
+void OnnxModel::Impl::collect_dense_tensors() {
+  tensors.clear();
+  locations.clear();
+  const std::unordered_set<std::string> excluded = decode_initializer_names();
+  auto add = [&](onnx::GraphProto& graph, const std::string& path, const onnx::TensorProto& proto, std::string name,
+                 onnx::TensorProto* initializer, onnx::NodeProto* constant) {
+    if (!onnx_io::is_float_tensor(proto)) return;
+    onnx_io::TensorData data = onnx_io::read_float_tensor(proto, name + " in " + label);
+    Location& loc = locations.emplace_back(Location{&graph, initializer, constant, std::move(data.owned)});
+    const std::span<const std::byte> bytes = loc.owned.empty() ? data.bytes : std::span<const std::byte>(loc.owned);
+    tensors.push_back(OnnxTensor{name, name, initializer ? "initializer" : "Constant", path,
+                                 TensorView{data.dtype, data.shape, bytes}});
+  };
+  onnx_io::for_each_graph(*model.mutable_graph(), [&](onnx::GraphProto& graph, const std::string& path) {
+    std::unordered_set<std::string> inputs;
+    for (const auto& v : graph.input()) inputs.insert(v.name());
+    // An initializer that is also a graph input is only a default the caller may override: not a weight.
+    for (onnx::TensorProto& t : *graph.mutable_initializer())
+      if (!inputs.count(t.name()) && !excluded.count(t.name())) add(graph, path, t, t.name(), &t, nullptr);
+    for (onnx::NodeProto& node : *graph.mutable_node())
+      if (onnx::TensorProto* value = onnx_io::constant_value(node)) add(graph, path, *value, node.output(0), nullptr, &node);
+  });
+  std::unordered_map<std::string, int> counts;
+  for (const OnnxTensor& t : tensors) ++counts[t.name];
+  for (OnnxTensor& t : tensors)
+    if (counts[t.name] > 1) t.key = t.name + "@" + t.graph_path;
+}
+
+std::string OnnxModel::Impl::reserve(const std::string& preferred) {
+  if (!preferred.empty() && names.insert(preferred).second) return preferred;
+  for (;;) {
+    std::string name = "pz" + std::to_string(name_counter++);
+    if (names.insert(name).second) return name;
+  }
+}
+
+std::size_t OnnxModel::Impl::dense_index(std::string_view key) const {
+  for (std::size_t i = 0; i < tensors.size(); ++i)
+    if (tensors[i].key == key) return i;
+  for (const ContainerEntry& e : entries)
+    check(e.name != key, "ONNX tensor ", key, " in ", label, " is already palettized");
+  fail("ONNX model ", label, " has no dense float tensor ", key);
+}
+
+const ContainerEntry& OnnxModel::Impl::entry(std::string_view key) const {
+  for (const ContainerEntry& e : entries)
+    if (e.name == key) return e;
+  fail("ONNX model ", label, " has no palettized tensor ", key);
+}
+
+onnx::GraphProto& OnnxModel::Impl::graph_holding(const std::string& initializer_name, std::string_view key) {
+  onnx::GraphProto* found = nullptr;
+  onnx_io::for_each_graph(*model.mutable_graph(), [&](onnx::GraphProto& graph, const std::string&) {
+    if (!found && onnx_io::find_initializer(graph, initializer_name)) found = &graph;
+  });
+  check(found != nullptr, "ONNX model ", label, ": initializer ", initializer_name, " of palettized tensor ", key,
+        " is missing");
+  return *found;
+}
+
+void OnnxModel::Impl::write_metadata() {
+  auto* props = model.mutable_metadata_props();
+  for (int i = props->size() - 1; i >= 0; --i)
+    if (props->Get(i).key().rfind("palettize.", 0) == 0) props->DeleteSubrange(i, 1);
+  if (entries.empty()) return;
+  Metadata added = container_metadata({}, entries);
+  nlohmann::json all = nlohmann::json::object();
+  for (const auto& [key, record] : records) all[key] = record;
+  added[std::string(kOnnxRecordsKey)] = all.dump();
+  for (const auto& [key, value] : added) {
+    onnx::StringStringEntryProto* p = props->Add();
+    p->set_key(key);
+    p->set_value(value);
+  }
+}
+
+OnnxModel::OnnxModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+OnnxModel::OnnxModel(OnnxModel&&) noexcept = default;
+OnnxModel& OnnxModel::operator=(OnnxModel&&) noexcept = default;
+OnnxModel::~OnnxModel() = default;
+
+OnnxModel OnnxModel::from_bytes(std::span<const std::byte> bytes, std::string_view source_label) {
+  auto impl = std::make_unique<Impl>();
+  impl->label = std::string(source_label);
+  check(bytes.size() <= static_cast<std::size_t>(INT_MAX), "ONNX model ", source_label,
+        " is larger than the 2 GiB protobuf limit");
+  check(impl->model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())), "cannot parse ONNX model ",
+        source_label, ": not a valid ONNX ModelProto (truncated or not an ONNX file?)");
+  impl->init();
+  return OnnxModel(std::move(impl));
+}
+
+OnnxModel OnnxModel::load(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  check(in.good(), "cannot open ONNX model ", path.string());
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  check(!in.bad(), "cannot read ONNX model ", path.string());
+  return from_bytes(std::as_bytes(std::span<const char>(bytes)), path.string());
+}
+
+const std::vector<OnnxTensor>& OnnxModel::palettizable_tensors() const { return impl_->tensors; }
+
+const OnnxTensor* OnnxModel::find(std::string_view key) const {
+  for (const OnnxTensor& t : impl_->tensors)
+    if (t.key == key) return &t;
+  return nullptr;
+}
+
+void OnnxModel::replace_with_palettized(std::string_view key, const PalettizedTensor& palettized) {
+  Impl& m = *impl_;
+  const std::size_t index = m.dense_index(key);
+  const OnnxTensor tensor = m.tensors[index];
+  check(palettized.dtype == tensor.view.dtype && palettized.shape == tensor.view.shape, "palettized tensor for ",
+        key, " is ", dtype_name(palettized.dtype), " ", shape_to_string(palettized.shape), " but the model holds ",
+        dtype_name(tensor.view.dtype), " ", shape_to_string(tensor.view.shape));
+  ContainerEntry entry = make_container_entry(tensor.key, tensor.view.dtype, tensor.view.shape, palettized.spec);
+  const std::vector<NamedTensor> parts = encode_palettized(entry, palettized);
+  onnx_io::DecodeSubgraph sub = onnx_io::build_decode_subgraph(
+      entry, parts, tensor.name, m.opset, [&m](const std::string& preferred) { return m.reserve(preferred); });
+
+  Location& loc = m.locations[index];
+  onnx::GraphProto& graph = *loc.graph;
+  nlohmann::json record{{"output", tensor.name}, {"kind", tensor.kind}, {"parts", sub.part_names}};
+  if (loc.constant) {
+    const int position = onnx_io::index_of_node(graph, loc.constant);
+    check(position >= 0, "internal: Constant node of ", key, " not found");
+    if (!loc.constant->name().empty()) record["node"] = loc.constant->name();
+    graph.mutable_node()->DeleteSubrange(position, 1);
+    onnx_io::insert_nodes(graph, position, std::move(sub.nodes));
+  } else {
+    check(onnx_io::remove_initializer(graph, loc.initializer), "internal: initializer of ", key, " not found");
+    onnx_io::insert_nodes(graph, 0, std::move(sub.nodes));
+  }
+  for (onnx::TensorProto& t : sub.initializers) *graph.add_initializer() = std::move(t);
+
+  m.tensors.erase(m.tensors.begin() + static_cast<std::ptrdiff_t>(index));
+  m.locations.erase(m.locations.begin() + static_cast<std::ptrdiff_t>(index));
+  m.records[entry.name] = std::move(record);
+  m.entries.push_back(std::move(entry));
+  m.write_metadata();
+}
+
+std::vector<std::string> OnnxModel::palettized_keys() const {
+  std::vector<std::string> keys;
+  for (const ContainerEntry& e : impl_->entries) keys.push_back(e.name);
+  return keys;
+}
+
+PalettizedTensor OnnxModel::palettized_tensor(std::string_view key) const {
+  Impl& m = *impl_;
+  const ContainerEntry& entry = m.entry(key);
+  const nlohmann::json& parts = m.records.at(entry.name)["parts"];
+  std::map<std::string, TensorDecl> declared;
+  for (const TensorDecl& decl : container_parts(entry)) declared.emplace(decl.name, decl);
+
+  const TensorLookup lookup = [&](const std::string& part_name) -> std::optional<TensorView> {
+    const std::string suffix = part_name.substr(entry.name.size());
+    if (!parts.contains(suffix) || !declared.count(part_name)) return std::nullopt;
+    const std::string stored = parts[suffix].get<std::string>();
+    const onnx::TensorProto* proto = onnx_io::find_initializer(m.graph_holding(stored, key), stored);
+    check(proto->has_raw_data(), "ONNX model ", m.label, ": ", stored, " (", part_name, ") has no raw_data");
+    const TensorDecl& decl = declared.at(part_name);
+    const std::size_t size = decl.byte_size();
+    // The index stream is stored padded to whole packing periods; every other part has its exact size.
+    const bool padded = suffix == kIndicesSuffix;
+    check(padded ? proto->raw_data().size() >= size : proto->raw_data().size() == size, "ONNX model ", m.label, ": ",
+          stored, " (", part_name, ") has ", proto->raw_data().size(), " bytes, expected ", size);
+    return TensorView{decl.dtype, decl.shape, std::as_bytes(std::span<const char>(proto->raw_data().data(), size))};
+  };
+  return load_palettized(entry, lookup, m.label);
+}
+
+void OnnxModel::decompress() {
+  Impl& m = *impl_;
+  for (const ContainerEntry& e : std::vector<ContainerEntry>(m.entries)) {
+    const nlohmann::json& record = m.records.at(e.name);
+    const std::string output = record["output"].get<std::string>();
+    const Tensor dense = decode(palettized_tensor(e.name));
+    onnx::GraphProto& graph = m.graph_holding(record["parts"][std::string(kIndicesSuffix)].get<std::string>(), e.name);
+    const DecodeRegion region = onnx_io::find_decode_region(graph, output);
+    onnx_io::remove_nodes(graph, region.nodes);
+    for (const std::string& name : region.initializers)
+      onnx_io::remove_initializer(graph, onnx_io::find_initializer(graph, name));
+    onnx::TensorProto tensor = onnx_io::make_tensor(output, onnx_io::onnx_type_of(dense.dtype), dense.shape, dense.data);
+    if (record["kind"] == "Constant") {
+      onnx::NodeProto node;
+      node.set_op_type("Constant");
+      if (record.contains("node")) node.set_name(record["node"].get<std::string>());
+      node.add_output(output);
+      onnx::AttributeProto* value = node.add_attribute();
+      value->set_name("value");
+      value->set_type(onnx::AttributeProto::TENSOR);
+      *value->mutable_t() = std::move(tensor);
+      std::vector<onnx::NodeProto> nodes;
+      nodes.push_back(std::move(node));
+      onnx_io::insert_nodes(graph, region.nodes.front(), std::move(nodes));
+    } else {
+      *graph.add_initializer() = std::move(tensor);
+    }
+  }
+  m.entries.clear();
+  m.records.clear();
+  m.write_metadata();
+  m.collect_dense_tensors();
+}
+
+int64_t OnnxModel::opset() const { return impl_->opset; }
+
+std::string OnnxModel::serialize() const {
+  check(impl_->model.ByteSizeLong() <= static_cast<std::size_t>(INT_MAX), "ONNX model ", impl_->label,
+        " would exceed the 2 GiB protobuf limit");
+  std::string bytes;
+  check(impl_->model.SerializeToString(&bytes), "cannot serialize ONNX model ", impl_->label);
+  return bytes;
+}
+
+void OnnxModel::save(const std::filesystem::path& path, bool force) const {
+  const std::string bytes = serialize();
+  OutputFile file(path, force);
+  file.write(std::string_view(bytes));
+  file.commit();
+}
+
+bool is_onnx_path(const std::filesystem::path& path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext == ".onnx";
+}
+
+}  // namespace palettize
