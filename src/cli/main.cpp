@@ -1,11 +1,76 @@
+// palettize: the command-line tool. Parses the command line, runs the chosen command and maps failures to
+// exit codes (see cli_common.hpp).
+#include <csignal>
+#include <cstring>
+#include <exception>
 #include <iostream>
-#include <string_view>
+#include <vector>
+
+#include <unistd.h>
+
+#include "cli/cli_common.hpp"
+#include "palettize/error.hpp"
+#include "palettize/output_file.hpp"
+
+namespace palettize::cli {
+
+void warn(std::string_view message) { std::cerr << "palettize: warning: " << message << "\n"; }
+
+namespace {
+
+// Async-signal-safe: removes every temporary output file, says why, exits 128 + signal.
+extern "C" void on_terminating_signal(int signal_number) {
+  const char* message = signal_number == SIGINT ? "\npalettize: interrupted (SIGINT); no output was written\n"
+                                                : "\npalettize: terminated (SIGTERM); no output was written\n";
+  unlink_live_temp_files();
+  [[maybe_unused]] auto ignored = write(STDERR_FILENO, message, std::strlen(message));
+  _exit(128 + signal_number);
+}
+
+void install_signal_handlers() {
+  struct sigaction action {};
+  action.sa_handler = on_terminating_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"palettize: compress neural-network weights to n-bit look-up tables (palettization)", "palettize"};
+  app.set_version_flag("--version", std::string("palettize ") + PALETTIZE_VERSION);
+  app.require_subcommand(1);
+  std::vector<Command> commands{add_compress_command(app), add_decompress_command(app), add_inspect_command(app),
+                                add_eval_command(app), add_spec_command(app)};
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& done) {
+    return app.exit(done);  // --help, --version
+  } catch (const CLI::ParseError& error) {
+    app.exit(error);
+    return kExitBadInput;
+  }
+  for (const Command& command : commands) {
+    if (command.app->parsed()) return command.run();
+  }
+  return kExitBadInput;  // unreachable: require_subcommand(1)
+}
+
+}  // namespace
+}  // namespace palettize::cli
 
 int main(int argc, char** argv) {
-  if (argc > 1 && std::string_view(argv[1]) == "--version") {
-    std::cout << "palettize " << PALETTIZE_VERSION << "\n";
-    return 0;
+  using namespace palettize::cli;
+  install_signal_handlers();
+  try {
+    return run(argc, argv);
+  } catch (const palettize::Error& error) {
+    std::cerr << "palettize: error: " << error.what() << "\n";
+    return kExitBadInput;
+  } catch (const std::exception& error) {
+    std::cerr << "palettize: internal error (please report): " << error.what() << "\n";
+    return kExitInternal;
+  } catch (...) {
+    std::cerr << "palettize: internal error (please report): unknown exception\n";
+    return kExitInternal;
   }
-  std::cerr << "usage: palettize --version\n";
-  return 2;
 }

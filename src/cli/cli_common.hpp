@@ -1,0 +1,33 @@
+#pragma once
+// private: include only from src/ and tests/
+// Shared pieces of the command-line tool: exit codes, the command table, messages on stderr.
+#include <functional>
+#include <string_view>
+
+#include <CLI/CLI.hpp>
+
+namespace palettize::cli {
+
+// Exit codes: 0 success, 2 bad input or usage (palettize::Error, CLI11 parse errors), 1 internal failure
+// (any other exception: a bug in palettize). Signals: 128 + signal number (130 SIGINT, 143 SIGTERM).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitInternal = 1;
+inline constexpr int kExitBadInput = 2;
+
+// A subcommand: its CLI11 parser and what runs when it was chosen. Options are bound to state captured
+// by `run`, so each command file owns its options.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+
+Command add_compress_command(CLI::App& parent);
+Command add_decompress_command(CLI::App& parent);
+Command add_inspect_command(CLI::App& parent);
+Command add_eval_command(CLI::App& parent);
+Command add_spec_command(CLI::App& parent);
+
+// "palettize: warning: <message>" on stderr.
+void warn(std::string_view message);
+
+}  // namespace palettize::cli

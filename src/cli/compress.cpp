@@ -1,0 +1,64 @@
+// `palettize compress IN OUT`: command-line options and output of the compress command.
+#include "cli/compress.hpp"
+
+#include <iostream>
+#include <memory>
+
+#include "cli/cli_common.hpp"
+#include "palettize/error.hpp"
+#include "palettize/spec_json.hpp"
+
+namespace palettize::cli {
+
+ModelConfig config_from_options(const CompressOptions& options) {
+  if (options.config_file) return load_model_config(*options.config_file);
+  if (options.preset) return model_config_for_global(preset_spec(*options.preset), "--preset " + *options.preset);
+  if (options.spec_json) {
+    try {
+      return model_config_for_global(parse_spec_json(*options.spec_json), "--spec");
+    } catch (const Error& error) {
+      fail("--spec: ", error.what());
+    }
+  }
+  return ModelConfig{};
+}
+
+Command add_compress_command(CLI::App& parent) {
+  auto options = std::make_shared<CompressOptions>();
+  CLI::App* app = parent.add_subcommand(
+      "compress",
+      "Palettize the eligible tensors of a safetensors checkpoint (F32/F16/BF16, rank >= 2, >= min_elements "
+      "elements) into a palettize container; every other tensor is copied unchanged");
+  app->add_option("IN", options->input, "input .safetensors file or sharded *.safetensors.index.json")->required();
+  app->add_option("OUT", options->output, "output path, of the same kind as IN (sharded input -> *.index.json)")
+      ->required();
+  CLI::Option* config = app->add_option("--config", options->config_file,
+                                        "model config (YAML, or JSON for *.json): global spec, ordered regex "
+                                        "rules (last match wins), min_elements");
+  CLI::Option* preset = app->add_option("--preset", options->preset, "global spec preset")
+                            ->check(CLI::IsMember({"w4", "w6", "w8"}));
+  CLI::Option* spec = app->add_option("--spec", options->spec_json,
+                                      "global spec as JSON, e.g. '{\"n_bits\":4}' (missing fields take defaults)");
+  config->excludes(preset)->excludes(spec);
+  preset->excludes(spec);
+  app->add_option("--sensitivities", options->sensitivities,
+                  "safetensors file of per-element importances (same names and shapes) for weighted clustering");
+  app->add_option("--threads", options->threads, "worker threads, 0 = all cores (output never depends on it)")
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--seed", options->seed, "seed of the vector k-means (cluster_dim > 1)");
+  app->add_flag("--strict", options->strict, "fail instead of skipping a tensor the spec cannot apply to");
+  app->add_flag("--json", options->json, "print machine-readable results on stdout instead of the table");
+  app->add_flag("--force", options->force, "overwrite an existing output");
+  app->add_flag("--quiet", options->quiet, "no progress bar and no summary table");
+  return Command{app, [options] {
+                   const CompressResult result = run_compress(*options);
+                   if (options->json) {
+                     std::cout << compress_result_json(*options, result).dump(2) << "\n";
+                   } else if (!options->quiet) {
+                     print_compress_table(result, std::cout);
+                   }
+                   return kExitOk;
+                 }};
+}
+
+}  // namespace palettize::cli
