@@ -1,0 +1,147 @@
+#include "palettize/packing.hpp"
+
+#include <cstring>
+
+#include "palettize/error.hpp"
+
+namespace palettize {
+
+namespace {
+
+void check_n_bits(int n_bits) {
+  check(n_bits >= 1 && n_bits <= 8, "index width n_bits must be in 1..8, got ", n_bits);
+}
+
+void check_indices_fit(std::span<const uint8_t> indices, int n_bits) {
+  // One branch-free pass for the common case; the slow search only runs to name the culprit.
+  unsigned excess_bits = 0;
+  for (const uint8_t index : indices) excess_bits |= static_cast<unsigned>(index) >> n_bits;
+  if (excess_bits == 0) return;
+  const unsigned largest = (1u << n_bits) - 1;
+  for (std::size_t i = 0; i < indices.size(); ++i) {
+    check(indices[i] <= largest, "index ", static_cast<unsigned>(indices[i]), " at position ", i,
+          " does not fit in ", n_bits, " bits (largest allowed is ", largest, ")");
+  }
+}
+
+// Widths that divide 8 keep whole indices inside one byte, so each byte is built independently.
+template <int N>
+void pack_byte_aligned(std::span<const uint8_t> indices, uint8_t* out) {
+  constexpr std::size_t kPerByte = 8 / N;
+  const std::size_t full_bytes = indices.size() / kPerByte;
+  for (std::size_t b = 0; b < full_bytes; ++b) {
+    const uint8_t* group = indices.data() + b * kPerByte;
+    unsigned byte = 0;
+    for (std::size_t k = 0; k < kPerByte; ++k) byte |= static_cast<unsigned>(group[k]) << (k * N);
+    out[b] = static_cast<uint8_t>(byte);
+  }
+  const std::size_t tail = indices.size() - full_bytes * kPerByte;
+  if (tail == 0) return;
+  unsigned byte = 0;
+  const uint8_t* last_group = indices.data() + full_bytes * kPerByte;
+  for (std::size_t k = 0; k < tail; ++k) byte |= static_cast<unsigned>(last_group[k]) << (k * N);
+  out[full_bytes] = static_cast<uint8_t>(byte);
+}
+
+template <int N>
+void unpack_byte_aligned(const uint8_t* packed, std::span<uint8_t> indices) {
+  constexpr std::size_t kPerByte = 8 / N;
+  constexpr unsigned kMask = (1u << N) - 1;
+  const std::size_t full_bytes = indices.size() / kPerByte;
+  for (std::size_t b = 0; b < full_bytes; ++b) {
+    const unsigned byte = packed[b];
+    uint8_t* group = indices.data() + b * kPerByte;
+    for (std::size_t k = 0; k < kPerByte; ++k) group[k] = static_cast<uint8_t>((byte >> (k * N)) & kMask);
+  }
+  const std::size_t tail = indices.size() - full_bytes * kPerByte;
+  for (std::size_t k = 0; k < tail; ++k) {
+    indices[full_bytes * kPerByte + k] = static_cast<uint8_t>((packed[full_bytes] >> (k * N)) & kMask);
+  }
+}
+
+// Widths 3, 5, 6, 7 straddle bytes: collect bits in a 64-bit accumulator and emit 32 at a time, which is
+// exactly the little-endian, LSB-first stream order.
+void pack_straddling(std::span<const uint8_t> indices, int n_bits, uint8_t* out) {
+  uint64_t accumulator = 0;
+  int pending_bits = 0;
+  std::size_t position = 0;
+  for (const uint8_t index : indices) {
+    accumulator |= static_cast<uint64_t>(index) << pending_bits;
+    pending_bits += n_bits;
+    if (pending_bits >= 32) {
+      const auto word = static_cast<uint32_t>(accumulator);
+      std::memcpy(out + position, &word, sizeof(word));
+      position += sizeof(word);
+      accumulator >>= 32;
+      pending_bits -= 32;
+    }
+  }
+  for (; pending_bits > 0; pending_bits -= 8) {
+    out[position++] = static_cast<uint8_t>(accumulator);
+    accumulator >>= 8;
+  }
+}
+
+void unpack_straddling(std::span<const uint8_t> packed, int n_bits, std::span<uint8_t> indices) {
+  const uint64_t mask = (uint64_t{1} << n_bits) - 1;
+  uint64_t accumulator = 0;
+  int available_bits = 0;
+  std::size_t position = 0;
+  for (uint8_t& index : indices) {
+    if (available_bits < n_bits) {
+      if (position + sizeof(uint32_t) <= packed.size()) {
+        uint32_t word;
+        std::memcpy(&word, packed.data() + position, sizeof(word));
+        accumulator |= static_cast<uint64_t>(word) << available_bits;
+        position += sizeof(word);
+        available_bits += 32;
+      } else {
+        accumulator |= static_cast<uint64_t>(packed[position++]) << available_bits;
+        available_bits += 8;
+      }
+    }
+    index = static_cast<uint8_t>(accumulator & mask);
+    accumulator >>= n_bits;
+    available_bits -= n_bits;
+  }
+}
+
+}  // namespace
+
+std::size_t packed_size_bytes(std::size_t count, int n_bits) {
+  check_n_bits(n_bits);
+  // Eight indices fill exactly n_bits bytes; splitting the count this way cannot overflow.
+  const auto width = static_cast<std::size_t>(n_bits);
+  return count / 8 * width + (count % 8 * width + 7) / 8;
+}
+
+std::vector<uint8_t> pack_indices(std::span<const uint8_t> indices, int n_bits) {
+  check_n_bits(n_bits);
+  check_indices_fit(indices, n_bits);
+  std::vector<uint8_t> packed(packed_size_bytes(indices.size(), n_bits));
+  switch (n_bits) {
+    case 1: pack_byte_aligned<1>(indices, packed.data()); break;
+    case 2: pack_byte_aligned<2>(indices, packed.data()); break;
+    case 4: pack_byte_aligned<4>(indices, packed.data()); break;
+    case 8: pack_byte_aligned<8>(indices, packed.data()); break;
+    default: pack_straddling(indices, n_bits, packed.data()); break;
+  }
+  return packed;
+}
+
+std::vector<uint8_t> unpack_indices(std::span<const uint8_t> packed, int n_bits, std::size_t count) {
+  const std::size_t needed = packed_size_bytes(count, n_bits);
+  check(packed.size() >= needed, "packed indices too short: ", count, " indices of ", n_bits, " bits need ",
+        needed, " bytes, but only ", packed.size(), " are available");
+  std::vector<uint8_t> indices(count);
+  switch (n_bits) {
+    case 1: unpack_byte_aligned<1>(packed.data(), indices); break;
+    case 2: unpack_byte_aligned<2>(packed.data(), indices); break;
+    case 4: unpack_byte_aligned<4>(packed.data(), indices); break;
+    case 8: unpack_byte_aligned<8>(packed.data(), indices); break;
+    default: unpack_straddling(packed, n_bits, indices); break;
+  }
+  return indices;
+}
+
+}  // namespace palettize
