@@ -12,7 +12,7 @@
 namespace palettize::kmeans_detail {
 
 // The input points with identical points merged: k-means on the merged set with summed weights has the
-// same objective as on the original points, and the assignment loop touches every point once less often.
+// same objective as on the original points, and each iteration visits every distinct point only once.
 struct WeightedPointSet {
   int dim = 0;
   std::vector<float> coords;      // size() x dim, row-major, in order of first occurrence; -0 stored as +0
