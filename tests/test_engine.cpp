@@ -7,6 +7,7 @@
 
 #include "palettize/engine.hpp"
 #include "palettize/error.hpp"
+#include "palettize/lut_quant.hpp"
 
 namespace palettize {
 namespace {
