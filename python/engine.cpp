@@ -90,8 +90,8 @@ std::optional<py::array> sensitivity_array(py::handle sensitivities, const Shape
   return array;
 }
 
-py::object palettize_array(py::handle weight, py::handle spec_value, py::handle sensitivities, uint64_t seed,
-                           std::optional<int> threads, py::handle dtype, bool enable_fast_kmeans_mode,
+Palettized palettize_array(const py::object& weight, const py::object& spec_value, const py::object& sensitivities, uint64_t seed,
+                           std::optional<int> threads, const py::object& dtype, bool enable_fast_kmeans_mode,
                            int rounding_precision) {
   const PalettizationSpec spec = spec_argument(spec_value);
   const InputArray input = input_array(weight, dtype, "weight");
@@ -110,7 +110,7 @@ py::object palettize_array(py::handle weight, py::handle spec_value, py::handle 
     py::gil_scoped_release release;
     result = wrap(palettize::palettize(view, spec, options, sensitivity_span));
   }
-  return py::cast(std::move(*result));
+  return std::move(*result);
 }
 
 std::string repr_of(const Palettized& self) {
@@ -197,7 +197,7 @@ void bind_metrics(py::module_& module) {
              << ", snr_db=" << m.snr_db << ", max_abs_err=" << m.max_abs_err << ")";
         return text.str();
       });
-  module.def("compare", [](py::handle original, py::handle reconstructed, py::handle dtype) {
+  module.def("compare", [](const py::object& original, const py::object& reconstructed, const py::object& dtype) {
     const InputArray a = input_array(original, dtype, "original");
     const InputArray b = input_array(reconstructed, dtype, "reconstructed");
     const TensorView a_view = a.view();
@@ -209,7 +209,7 @@ void bind_metrics(py::module_& module) {
 }
 
 void bind_packing(py::module_& module) {
-  module.def("pack_indices", [](py::handle indices, int n_bits) {
+  module.def("pack_indices", [](const py::object& indices, int n_bits) {
     auto array = py::module_::import("numpy").attr("asarray")(indices).cast<py::array>();
     const std::string name = py::str(array.dtype().attr("name"));
     check(name == "uint8", "indices must be a uint8 array, got ", name);
@@ -239,7 +239,7 @@ void bind_engine(py::module_& module) {
              "Palettizes a float32/float16 array (or bfloat16 bits as uint16 with dtype='bfloat16') with `spec` "
              "(a PalettizationSpec, its dict form, or a preset name; None = default). `sensitivities`: one "
              "non-negative importance per element. Returns a PalettizedTensor.");
-  module.def("palettized_layout", [](py::handle shape, py::handle spec) {
+  module.def("palettized_layout", [](const py::object& shape, const py::object& spec) {
     const PalettizedLayout layout = palettized_layout(shape.cast<Shape>(), spec_argument(spec));
     py::dict result;
     result["lut_shape"] = shape_tuple(layout.lut_shape);

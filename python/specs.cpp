@@ -68,7 +68,7 @@ template <typename Class, typename T>
 void add_value_semantics(Class& cls, std::function<json(const T&)> write, std::function<T(const json&)> read) {
   cls.def("to_dict", [write](const T& self) { return from_json(write(self)); },
           "The reference's dict form (JSON-compatible).");
-  cls.def_static("from_dict", [read](py::handle dict) { return read(to_json(dict, "")); }, py::arg("data"),
+  cls.def_static("from_dict", [read](const py::object& dict) { return read(to_json(dict, "")); }, py::arg("data"),
                  "Builds the object from its dict form; raises ValueError for unknown fields or bad values.");
   cls.def("__eq__", [](const T& self, const T& other) { return self == other; }, py::is_operator());
   cls.def("__hash__", [write](const T& self) { return std::hash<std::string>{}(write(self).dump()); });
@@ -80,7 +80,7 @@ void add_value_semantics(Class& cls, std::function<json(const T&)> write, std::f
 void bind_granularities(py::module_& module) {
   py::class_<PerTensorGranularity> per_tensor(module, "PerTensorGranularity",
                                               "One LUT for the whole tensor (registry key 'per_tensor').");
-  per_tensor.def(py::init([](py::handle axis) {
+  per_tensor.def(py::init([](const py::object& axis) {
                    return std::get<PerTensorGranularity>(granularity_from_json(
                        json{{"type", "per_tensor"}, {"axis", to_json(axis, "granularity.axis")}}));
                  }),
@@ -97,7 +97,7 @@ void bind_granularities(py::module_& module) {
   py::class_<PerGroupedChannelGranularity> grouped(
       module, "PerGroupedChannelGranularity",
       "One LUT per group of `group_size` consecutive output (axis 0) or input (axis 1) channels.");
-  grouped.def(py::init([](py::handle axis, py::handle group_size) {
+  grouped.def(py::init([](const py::object& axis, const py::object& group_size) {
                 json dict{{"type", "per_grouped_channel"}, {"axis", to_json(axis, "granularity.axis")}};
                 if (!group_size.is_none()) dict["group_size"] = to_json(group_size, "granularity.group_size");
                 return std::get<PerGroupedChannelGranularity>(granularity_from_json(dict));
@@ -117,7 +117,7 @@ void bind_granularities(py::module_& module) {
 void bind_quantization_spec(py::module_& module) {
   py::class_<QuantizationSpec> qspec(module, "QuantizationSpec",
                                      "How a LUT is quantized (lut_qspec): dtype, qscheme, qformulation, granularity.");
-  qspec.def(py::init([](py::handle dtype, py::handle qscheme, py::handle qformulation, py::handle granularity) {
+  qspec.def(py::init([](const py::object& dtype, const py::object& qscheme, const py::object& qformulation, const py::object& granularity) {
               json dict{{"dtype", quant_dtype_json(dtype)},
                         {"qscheme", to_json(qscheme, "qscheme")},
                         {"qformulation", to_json(qformulation, "qformulation")}};
@@ -145,8 +145,8 @@ void bind_palettization_spec(py::module_& module) {
   py::class_<PalettizationSpec> spec(module, "PalettizationSpec",
                                      "coreai_opt's PalettizationSpec: n_bits, lut_qspec, granularity, cluster_dim, "
                                      "enable_per_channel_scale. Immutable; invalid values raise ValueError.");
-  spec.def(py::init([](py::handle n_bits, py::handle lut_qspec, py::handle granularity, py::handle cluster_dim,
-                       py::handle enable_per_channel_scale) {
+  spec.def(py::init([](const py::object& n_bits, const py::object& lut_qspec, const py::object& granularity, const py::object& cluster_dim,
+                       const py::object& enable_per_channel_scale) {
              json dict{{"n_bits", to_json(n_bits, "n_bits")},
                        {"lut_qspec", to_json(lut_qspec, "lut_qspec")},
                        {"cluster_dim", to_json(cluster_dim, "cluster_dim")},
@@ -182,10 +182,10 @@ void bind_presets(py::module_& module) {
   module.def("preset", [](const std::string& name) { return preset_spec(name); }, py::arg("name"),
              "A named preset: 'default', 'w4', 'w6' or 'w8'.");
   py::module_ presets = module.def_submodule("presets", "coreai_opt's palettization presets.");
-  presets.def("w4", [](py::handle axis, py::handle size) { return grouped_preset("w4", axis, size); },
+  presets.def("w4", [](const py::object& axis, const py::object& size) { return grouped_preset("w4", axis, size); },
               py::kw_only(), py::arg("axis") = 0, py::arg("group_size") = 16,
               "4-bit, one LUT per `group_size` channels along `axis`.");
-  presets.def("w6", [](py::handle axis, py::handle size) { return grouped_preset("w6", axis, size); },
+  presets.def("w6", [](const py::object& axis, const py::object& size) { return grouped_preset("w6", axis, size); },
               py::kw_only(), py::arg("axis") = 0, py::arg("group_size") = 16,
               "6-bit, one LUT per `group_size` channels along `axis`.");
   presets.def("w8", [] { return preset_spec("w8"); }, "8-bit, one LUT per tensor.");
