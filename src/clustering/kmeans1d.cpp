@@ -1,0 +1,246 @@
+// Exact weighted 1-D k-means: a k-layer dynamic program over the sorted distinct values whose layers are
+// row-minima problems on totally monotone matrices (see kmeans1d_internal.hpp for the recurrence).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+
+#include "clustering/kmeans1d_internal.hpp"
+#include "palettize/clustering.hpp"
+#include "palettize/error.hpp"
+
+namespace palettize {
+namespace kmeans1d_detail {
+
+RangeCost::RangeCost(std::span<const double> values, std::span<const double> weights)
+    : weight_(values.size() + 1, 0.0), first_(values.size() + 1, 0.0), second_(values.size() + 1, 0.0) {
+  const std::size_t n = values.size();
+  double total_weight = 0, weighted_offset = 0, plain_offset = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    total_weight += weights[i];
+    weighted_offset += weights[i] * (values[i] - values[0]);
+    plain_offset += values[i] - values[0];
+  }
+  double center = 0;
+  if (n > 0) {
+    center = values[0] + (total_weight > 0 ? weighted_offset / total_weight : plain_offset / static_cast<double>(n));
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const double y = values[i] - center;
+    const double wy = weights[i] * y;
+    weight_[i + 1] = weight_[i] + weights[i];
+    first_[i + 1] = first_[i] + wy;
+    second_[i + 1] = second_[i] + wy * y;
+  }
+}
+
+namespace {
+
+// Lower bound on the leftmost split of row i in layer c: the split of layer c-1 at the same row (or the
+// nearest solved row before it, as the splits are non-decreasing in the row).
+struct LayerBounds {
+  std::size_t c;
+  const uint32_t* prev_split;
+  std::size_t prev_row_end;
+  std::size_t lower(std::size_t row) const {
+    if (prev_split == nullptr) return c - 1;
+    return std::max<std::size_t>(c - 1, prev_split[std::min(row, prev_row_end)]);
+  }
+};
+
+// Divide and conquer on the middle row of [row_lo, row_hi], whose split lies in [col_lo, col_hi].
+class DivideConquerLayer {
+ public:
+  DivideConquerLayer(const RangeCost& cost, const double* prev, const LayerBounds& bounds, double* cur,
+                     uint32_t* split, bool allow_simd)
+      : cost_(cost), prev_(prev), bounds_(bounds), cur_(cur), split_(split), allow_simd_(allow_simd) {}
+
+  void solve(std::size_t row_lo, std::size_t row_hi, std::size_t col_lo, std::size_t col_hi) {
+    while (row_lo <= row_hi) {
+      const std::size_t mid = row_lo + (row_hi - row_lo) / 2;
+      const std::size_t hi = std::min(col_hi, mid - 1);
+      // The layer bound can exceed the D&C bound only through rounding; the D&C bound then wins.
+      const std::size_t lo = std::min(std::max(col_lo, bounds_.lower(mid)), hi);
+      const SplitChoice choice = best_split(cost_, prev_, mid, lo, hi, allow_simd_);
+      cur_[mid] = choice.value;
+      split_[mid] = choice.split;
+      if (mid > row_lo) solve(row_lo, mid - 1, col_lo, choice.split);
+      row_lo = mid + 1;
+      col_lo = choice.split;
+    }
+  }
+
+ private:
+  const RangeCost& cost_;
+  const double* prev_;
+  LayerBounds bounds_;
+  double* cur_;
+  uint32_t* split_;
+  bool allow_simd_;
+};
+
+void solve_layer_smawk(const RangeCost& cost, std::size_t c, std::size_t row_begin, std::size_t row_end,
+                       const double* prev, double* cur, uint32_t* split) {
+  const std::size_t first_split = c - 1;
+  auto value = [&](std::size_t r, std::size_t col) {
+    const std::size_t row = row_begin + r, j = first_split + col;
+    return j < row ? prev[j] + cost(j, row) : kInfinity;
+  };
+  const std::size_t rows = row_end - row_begin + 1;
+  std::vector<uint32_t> argmin(rows);
+  smawk_row_minima(rows, row_end - first_split, value, argmin.data());
+  for (std::size_t r = 0; r < rows; ++r) {
+    cur[row_begin + r] = value(r, argmin[r]);
+    split[row_begin + r] = static_cast<uint32_t>(first_split + argmin[r]);
+  }
+}
+
+void solve_rows(const RangeCost& cost, std::size_t c, std::size_t row_begin, std::size_t row_end,
+                const double* prev, const uint32_t* prev_split, std::size_t prev_row_end, double* cur,
+                uint32_t* split, const DpOptions& options) {
+  if (options.method == RowMinimaMethod::kSmawk) {
+    solve_layer_smawk(cost, c, row_begin, row_end, prev, cur, split);
+    return;
+  }
+  const LayerBounds bounds{c, prev_split, prev_row_end};
+  DivideConquerLayer(cost, prev, bounds, cur, split, options.allow_simd).solve(row_begin, row_end, c - 1, row_end - 1);
+}
+
+}  // namespace
+
+void solve_layer(const RangeCost& cost, std::size_t c, std::size_t row_end, const double* prev,
+                 const uint32_t* prev_split, std::size_t prev_row_end, double* cur, uint32_t* split,
+                 const DpOptions& options) {
+  solve_rows(cost, c, c, row_end, prev, prev_split, prev_row_end, cur, split, options);
+}
+
+std::vector<double> run_dp(const RangeCost& cost, std::size_t k, SplitTable* table, const DpOptions& options) {
+  const std::size_t n = cost.size();
+  std::vector<double> prev(n + 1, 0.0), cur(n + 1, 0.0);
+  std::vector<uint32_t> rolling_prev, rolling_cur;
+  if (table == nullptr) {
+    rolling_prev.assign(n + 1, 0);
+    rolling_cur.assign(n + 1, 0);
+  }
+  std::vector<double> costs(k, std::numeric_limits<double>::quiet_NaN());
+  for (std::size_t i = 1; i <= n; ++i) prev[i] = cost(0, i);
+  costs[0] = prev[n];
+
+  const uint32_t* prev_split = nullptr;
+  std::size_t prev_row_end = n;
+  for (std::size_t c = 2; c <= k; ++c) {
+    // With a table only the rows an optimal k-partition passes through matter: c clusters must leave at
+    // least k - c values for the rest, and the last layer needs row U alone.
+    const std::size_t row_end = table ? n - (k - c) : n;
+    const std::size_t row_begin = (table && c == k) ? n : c;
+    uint32_t* split = table ? table->layer(c) : rolling_cur.data();
+    solve_rows(cost, c, row_begin, row_end, prev.data(), prev_split, prev_row_end, cur.data(), split, options);
+    if (row_end == n) costs[c - 1] = cur[n];
+    std::swap(prev, cur);
+    if (table == nullptr) std::swap(rolling_prev, rolling_cur);
+    prev_split = table ? split : rolling_prev.data();
+    prev_row_end = row_end;
+  }
+  return costs;
+}
+
+std::vector<uint32_t> backtrack(const SplitTable& table, std::size_t n_values, std::size_t k) {
+  std::vector<uint32_t> bounds(k + 1, 0);
+  bounds[k] = static_cast<uint32_t>(n_values);
+  for (std::size_t c = k; c >= 2; --c) bounds[c - 1] = table.layer(c)[bounds[c]];
+  return bounds;
+}
+
+}  // namespace kmeans1d_detail
+
+namespace {
+
+using kmeans1d_detail::DpOptions;
+using kmeans1d_detail::RangeCost;
+
+void validate_1d_input(const char* function, std::span<const double> values, std::span<const double> weights,
+                       int k) {
+  check(k >= 1, function, ": the number of clusters must be at least 1, got ", k);
+  check(values.size() == weights.size(), function, ": ", values.size(), " values but ", weights.size(),
+        " weights");
+  check(!values.empty(), function, ": no values to cluster");
+  check(values.size() < std::numeric_limits<uint32_t>::max(), function, ": ", values.size(),
+        " distinct values is more than 32-bit indices can address");
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    check(std::isfinite(values[i]), function, ": value ", i, " is ", values[i], " (values must be finite)");
+    check(i == 0 || values[i - 1] < values[i], function, ": values must be strictly ascending, but value ", i - 1,
+          " = ", values[i - 1], " and value ", i, " = ", values[i]);
+    check(std::isfinite(weights[i]) && weights[i] >= 0, function, ": weight ", i, " is ", weights[i],
+          " (weights must be finite and non-negative)");
+  }
+}
+
+// Centroid of values [begin, end): the weighted mean, or the plain mean for zero total weight; computed as
+// an offset from the first value and kept inside the range, so centroids stay strictly ascending.
+double range_centroid(std::span<const double> values, std::span<const double> weights, std::size_t begin,
+                      std::size_t end) {
+  double total_weight = 0, weighted_offset = 0, plain_offset = 0;
+  for (std::size_t i = begin; i < end; ++i) {
+    total_weight += weights[i];
+    weighted_offset += weights[i] * (values[i] - values[begin]);
+    plain_offset += values[i] - values[begin];
+  }
+  const double offset =
+      total_weight > 0 ? weighted_offset / total_weight : plain_offset / static_cast<double>(end - begin);
+  return std::clamp(values[begin] + offset, values[begin], values[end - 1]);
+}
+
+ScalarClustering clustering_from_bounds(std::span<const double> values, std::span<const double> weights,
+                                        const std::vector<uint32_t>& bounds) {
+  ScalarClustering result;
+  const std::size_t k = bounds.size() - 1;
+  result.centroids.resize(k);
+  result.labels.resize(values.size());
+  for (std::size_t t = 0; t < k; ++t) {
+    const double centroid = range_centroid(values, weights, bounds[t], bounds[t + 1]);
+    result.centroids[t] = centroid;
+    for (std::size_t i = bounds[t]; i < bounds[t + 1]; ++i) {
+      result.labels[i] = static_cast<uint32_t>(t);
+      const double d = values[i] - centroid;
+      result.sse += weights[i] * d * d;
+    }
+  }
+  return result;
+}
+
+}  // namespace
+
+ScalarClustering cluster_1d_optimal(std::span<const double> values, std::span<const double> weights, int k) {
+  validate_1d_input("cluster_1d_optimal", values, weights, k);
+  const std::size_t n = values.size();
+  const std::size_t k_eff = std::min<std::size_t>(static_cast<std::size_t>(k), n);
+  std::vector<uint32_t> bounds;
+  if (k_eff == n) {
+    bounds.resize(n + 1);
+    std::iota(bounds.begin(), bounds.end(), 0u);
+  } else if (k_eff == 1) {
+    bounds = {0u, static_cast<uint32_t>(n)};
+  } else {
+    const RangeCost cost(values, weights);
+    kmeans1d_detail::SplitTable table(k_eff, n);
+    kmeans1d_detail::run_dp(cost, k_eff, &table, DpOptions{});
+    bounds = kmeans1d_detail::backtrack(table, n, k_eff);
+  }
+  return clustering_from_bounds(values, weights, bounds);
+}
+
+std::vector<double> optimal_costs_1d(std::span<const double> values, std::span<const double> weights, int k_max) {
+  validate_1d_input("optimal_costs_1d", values, weights, k_max);
+  const std::size_t n = values.size();
+  std::vector<double> costs(static_cast<std::size_t>(k_max), 0.0);
+  // With as many clusters as values every value is its own centroid: exactly 0, whatever rounding says.
+  const std::size_t k_dp = std::min<std::size_t>(static_cast<std::size_t>(k_max), n - 1);
+  if (k_dp == 0) return costs;
+  const RangeCost cost(values, weights);
+  const std::vector<double> dp = kmeans1d_detail::run_dp(cost, k_dp, nullptr, DpOptions{});
+  std::copy(dp.begin(), dp.end(), costs.begin());
+  return costs;
+}
+
+}  // namespace palettize

@@ -1,0 +1,204 @@
+// private: include only from src/ and tests/
+// The pieces of the exact weighted 1-D k-means dynamic program (cluster_1d_optimal, optimal_costs_1d),
+// exposed so that tests can check each one on its own: the range cost from prefix sums, the monotone
+// row-minima solvers (SMAWK and divide and conquer), one DP layer, and the backtracking of the splits.
+//
+// Notation: U sorted distinct values x[0..U). D[c][i] is the least SSE of the first i values in c non-empty
+// clusters; D[c][i] = min over splits j in [c-1, i-1] of D[c-1][j] + cost(j, i), where cost(j, i) is the
+// SSE of x[j..i) around its weighted mean. cost satisfies the quadrangle inequality, so the leftmost
+// optimal split is non-decreasing in i (and in c): each layer is a row-minima problem on a totally
+// monotone matrix.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <vector>
+
+namespace palettize::kmeans1d_detail {
+
+// Ranges of zero total weight cost nothing; a floor on the divisor keeps the formula branch-free (for a
+// zero-weight range both sums are exactly zero, so the quotient is zero too).
+inline constexpr double kWeightFloor = std::numeric_limits<double>::min();
+inline constexpr double kInfinity = std::numeric_limits<double>::infinity();
+
+// SSE of a range from its sums of w, w*y and w*y^2; clamped at 0 against cancellation. The SIMD kernel
+// performs exactly these operations in this order, so both give bit-identical results.
+inline double cost_from_sums(double weight, double first, double second) {
+  const double divisor = weight > kWeightFloor ? weight : kWeightFloor;
+  const double cost = second - (first * first) / divisor;
+  return cost > 0 ? cost : 0.0;
+}
+
+// Prefix sums of w, w*y, w*y^2 in double with y = x - center, center = the weighted mean (the unweighted
+// mean when all weights are zero): centering limits the cancellation in second - first^2 / weight.
+class RangeCost {
+ public:
+  RangeCost(std::span<const double> values, std::span<const double> weights);
+
+  std::size_t size() const { return weight_.size() - 1; }
+  // SSE of values [begin, end) around their weighted mean.
+  double operator()(std::size_t begin, std::size_t end) const {
+    return cost_from_sums(weight_[end] - weight_[begin], first_[end] - first_[begin],
+                          second_[end] - second_[begin]);
+  }
+  const double* weight_prefix() const { return weight_.data(); }
+  const double* first_prefix() const { return first_.data(); }
+  const double* second_prefix() const { return second_.data(); }
+
+ private:
+  std::vector<double> weight_, first_, second_;  // size U + 1, entry i sums values [0, i)
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Row minima of a totally monotone matrix: for rows r < r' and columns c < c', value(r, c) > value(r, c')
+// implies value(r', c) > value(r', c'). Then the leftmost minimum of each row is non-decreasing, and both
+// solvers return exactly the leftmost minimum of every row. +infinity entries are allowed where they keep
+// that property (e.g. an upper-right staircase, as in the DP where split j >= row i is impossible).
+// value(row, col) -> double; argmin has one entry per row.
+
+// SMAWK (Aggarwal, Klawe, Moran, Shor, Wilber 1987): O(rows + cols) evaluations.
+template <class Value>
+class SmawkRowMinima {
+ public:
+  SmawkRowMinima(const Value& value, uint32_t* argmin) : value_(value), argmin_(argmin) {}
+
+  void run(std::size_t rows, std::size_t cols) {
+    if (rows == 0 || cols == 0) return;
+    std::vector<uint32_t> row_ids(rows), col_ids(cols);
+    for (std::size_t r = 0; r < rows; ++r) row_ids[r] = static_cast<uint32_t>(r);
+    for (std::size_t c = 0; c < cols; ++c) col_ids[c] = static_cast<uint32_t>(c);
+    // Per level: kept columns (<= rows at that level) and the odd rows (half of them); levels halve.
+    scratch_.assign(3 * rows + 64, 0);
+    kept_values_.assign(rows + 1, 0.0);
+    solve(row_ids, col_ids, scratch_.data());
+  }
+
+ private:
+  void solve(std::span<const uint32_t> rows, std::span<const uint32_t> cols, uint32_t* scratch) {
+    if (rows.empty()) return;
+    // REDUCE: keep at most rows.size() columns, dropping only columns that are the leftmost minimum of
+    // no row. kept_values_[d] caches value(rows[d], kept[d]), the entry every later comparison at depth d
+    // needs.
+    uint32_t* kept = scratch;
+    std::size_t n_kept = 0;
+    for (const uint32_t col : cols) {
+      while (n_kept > 0) {
+        if (kept_values_[n_kept - 1] <= value_(rows[n_kept - 1], col)) break;
+        --n_kept;
+      }
+      if (n_kept < rows.size()) {
+        kept_values_[n_kept] = value_(rows[n_kept], col);
+        kept[n_kept++] = col;
+      }
+    }
+    uint32_t* odd_rows = kept + n_kept;
+    const std::size_t n_odd = rows.size() / 2;
+    for (std::size_t t = 0; t < n_odd; ++t) odd_rows[t] = rows[2 * t + 1];
+    solve({odd_rows, n_odd}, {kept, n_kept}, odd_rows + n_odd);
+
+    // INTERPOLATE: an even row's minimum lies between the minima of the odd rows around it.
+    std::size_t pos = 0;
+    for (std::size_t r = 0; r < rows.size(); r += 2) {
+      const uint32_t stop = r + 1 < rows.size() ? argmin_[rows[r + 1]] : kept[n_kept - 1];
+      double best = value_(rows[r], kept[pos]);
+      uint32_t best_col = kept[pos];
+      while (kept[pos] != stop) {
+        ++pos;
+        const double v = value_(rows[r], kept[pos]);
+        if (v < best) {
+          best = v;
+          best_col = kept[pos];
+        }
+      }
+      argmin_[rows[r]] = best_col;
+    }
+  }
+
+  const Value& value_;
+  uint32_t* argmin_;
+  std::vector<uint32_t> scratch_;
+  std::vector<double> kept_values_;
+};
+
+template <class Value>
+void smawk_row_minima(std::size_t rows, std::size_t cols, const Value& value, uint32_t* argmin) {
+  SmawkRowMinima<Value>(value, argmin).run(rows, cols);
+}
+
+// Divide and conquer on the middle row: O((rows + cols) log rows) evaluations, simple scans.
+template <class Value>
+void divide_conquer_row_minima(std::size_t rows, std::size_t cols, const Value& value, uint32_t* argmin) {
+  if (rows == 0 || cols == 0) return;
+  auto solve = [&](auto& self, std::size_t row_lo, std::size_t row_hi, std::size_t col_lo,
+                   std::size_t col_hi) -> void {
+    if (row_lo >= row_hi) return;
+    const std::size_t mid = row_lo + (row_hi - row_lo) / 2;
+    std::size_t best_col = col_lo;
+    double best = value(mid, col_lo);
+    for (std::size_t c = col_lo + 1; c <= col_hi; ++c) {
+      const double v = value(mid, c);
+      if (v < best) {
+        best = v;
+        best_col = c;
+      }
+    }
+    argmin[mid] = static_cast<uint32_t>(best_col);
+    self(self, row_lo, mid, col_lo, best_col);
+    self(self, mid + 1, row_hi, best_col, col_hi);
+  };
+  solve(solve, 0, rows, 0, cols - 1);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The dynamic program.
+
+enum class RowMinimaMethod {
+  kDivideConquer,  // D&C with the layer-to-layer bound opt[c-1][i] <= opt[c][i] and a SIMD scan
+  kSmawk,          // SMAWK, O(U) per layer
+};
+
+struct DpOptions {
+  RowMinimaMethod method = RowMinimaMethod::kDivideConquer;
+  bool allow_simd = true;  // false forces the scalar scan (tests check both agree bit for bit)
+};
+
+// Leftmost split j in [lo, hi] minimising prev[j] + cost(j, row) and its value.
+struct SplitChoice {
+  double value;
+  uint32_t split;
+};
+SplitChoice best_split(const RangeCost& cost, const double* prev, std::size_t row, std::size_t lo, std::size_t hi,
+                       bool allow_simd);
+
+// Leftmost optimal splits of the DP: splits[c][i] for layers c = 2..k (layer 1 has only split 0) and
+// prefix lengths i = 0..U. k*U uint32: the only O(k*U) memory of the solver.
+class SplitTable {
+ public:
+  SplitTable(std::size_t k, std::size_t n_values) : n_values_(n_values), splits_((k - 1) * (n_values + 1), 0) {}
+  uint32_t* layer(std::size_t c) { return splits_.data() + (c - 2) * (n_values_ + 1); }
+  const uint32_t* layer(std::size_t c) const { return splits_.data() + (c - 2) * (n_values_ + 1); }
+
+ private:
+  std::size_t n_values_;
+  std::vector<uint32_t> splits_;
+};
+
+// Fills cur[i] (= D[c][i]) and split[i] for rows i in [c, row_end] from prev (= D[c-1], valid on
+// [c-1, row_end-1]). prev_split holds the leftmost splits of layer c-1 for rows up to prev_row_end (null
+// for c = 2); the D&C method uses them as lower bounds.
+void solve_layer(const RangeCost& cost, std::size_t c, std::size_t row_end, const double* prev,
+                 const uint32_t* prev_split, std::size_t prev_row_end, double* cur, uint32_t* split,
+                 const DpOptions& options);
+
+// Runs layers 1..k over the U values of `cost` (k <= U). Returns D[c][U] for c = 1..k. With a table,
+// records the splits needed to backtrack the k-cluster optimum (layer c only solves the rows that an
+// optimal k-partition can use); without one, every layer is solved on all rows (all D[c][U] exact) in
+// O(U) memory.
+std::vector<double> run_dp(const RangeCost& cost, std::size_t k, SplitTable* table, const DpOptions& options);
+
+// Cluster boundaries of the optimum: k+1 ascending entries, 0 first, U last; cluster t is [b[t], b[t+1]).
+std::vector<uint32_t> backtrack(const SplitTable& table, std::size_t n_values, std::size_t k);
+
+}  // namespace palettize::kmeans1d_detail

@@ -1,0 +1,501 @@
+// Exact weighted 1-D k-means: the reference's oracle values (§3.4), brute-force optimality on random
+// blocks, the row-minima solvers against a naive scan, the DP pieces, and input validation.
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <limits>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "clustering/kmeans1d_internal.hpp"
+#include "palettize/clustering.hpp"
+#include "palettize/error.hpp"
+
+namespace palettize {
+namespace {
+
+using namespace kmeans1d_detail;
+
+// More random blocks per property than rapidcheck's default 100 (an explicit RC_PARAMS still wins).
+const bool kMoreCases = [] { return setenv("RC_PARAMS", "max_success=400", 0) == 0; }();
+
+const std::vector<int> kAllLutSizes = {2, 4, 8, 16, 64, 256};  // n_bits 1, 2, 3, 4, 6, 8
+
+// ----- helpers ------------------------------------------------------------------------------------------
+
+struct Points {
+  std::vector<double> values, weights;  // sorted distinct values and their summed weights
+  std::vector<uint32_t> inverse;        // per original point
+};
+
+Points merge_points(const std::vector<double>& x, const std::vector<double>& w) {
+  std::map<double, double> weight_of;
+  for (std::size_t i = 0; i < x.size(); ++i) weight_of[x[i]] += w[i];
+  Points p;
+  std::map<double, uint32_t> id;
+  for (const auto& [v, weight] : weight_of) {
+    id[v] = static_cast<uint32_t>(p.values.size());
+    p.values.push_back(v);
+    p.weights.push_back(weight);
+  }
+  for (const double v : x) p.inverse.push_back(id[v]);
+  return p;
+}
+
+struct PointClustering {
+  std::vector<double> centroids;
+  std::vector<uint32_t> labels;  // per original point
+  double sse;
+};
+
+PointClustering cluster_points(const std::vector<double>& x, const std::vector<double>& w, int k) {
+  const Points p = merge_points(x, w);
+  const ScalarClustering c = cluster_1d_optimal(p.values, p.weights, k);
+  PointClustering out{c.centroids, {}, c.sse};
+  for (const uint32_t id : p.inverse) out.labels.push_back(c.labels[id]);
+  return out;
+}
+
+// SSE of one contiguous group, directly, in long double.
+long double group_sse(const std::vector<double>& v, const std::vector<double>& w, std::size_t b, std::size_t e) {
+  long double total = 0, sum = 0;
+  for (std::size_t i = b; i < e; ++i) {
+    total += w[i];
+    sum += static_cast<long double>(w[i]) * v[i];
+  }
+  if (total <= 0) return 0;
+  const long double mean = sum / total;
+  long double sse = 0;
+  for (std::size_t i = b; i < e; ++i) sse += w[i] * (v[i] - mean) * (v[i] - mean);
+  return sse;
+}
+
+// Every partition of the sorted values into at most k contiguous groups.
+double brute_force_sse(const std::vector<double>& v, const std::vector<double>& w, int k) {
+  const std::size_t n = v.size();
+  if (static_cast<std::size_t>(k) >= n) return 0;
+  long double best = std::numeric_limits<long double>::infinity();
+  for (uint32_t cuts = 0; cuts < (1u << (n - 1)); ++cuts) {
+    if (std::popcount(cuts) > k - 1) continue;
+    long double sse = 0;
+    std::size_t begin = 0;
+    for (std::size_t i = 1; i <= n; ++i) {
+      if (i == n || (cuts >> (i - 1)) & 1u) {
+        sse += group_sse(v, w, begin, i);
+        begin = i;
+      }
+    }
+    best = std::min(best, sse);
+  }
+  return static_cast<double>(best);
+}
+
+// Rounding in the DP's prefix sums is bounded by a few ulps of the total (centered) SSE: the slack.
+double tolerance(double expected, double total_sse) { return 1e-9 * expected + 1e-12 * total_sse; }
+
+void expect_well_formed(const ScalarClustering& c, const std::vector<double>& v, const std::vector<double>& w, int k) {
+  const std::size_t k_eff = std::min<std::size_t>(k, v.size());
+  ASSERT_EQ(c.centroids.size(), k_eff);
+  ASSERT_EQ(c.labels.size(), v.size());
+  for (std::size_t t = 1; t < k_eff; ++t) EXPECT_LT(c.centroids[t - 1], c.centroids[t]);
+  EXPECT_EQ(c.labels.front(), 0u);
+  EXPECT_EQ(c.labels.back(), k_eff - 1);
+  double sse = 0;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i > 0) {
+      EXPECT_GE(c.labels[i], c.labels[i - 1]);
+      EXPECT_LE(c.labels[i] - c.labels[i - 1], 1u) << "clusters must be contiguous and non-empty";
+    }
+    sse += w[i] * (v[i] - c.centroids[c.labels[i]]) * (v[i] - c.centroids[c.labels[i]]);
+  }
+  EXPECT_NEAR(c.sse, sse, 1e-12 * std::max(1.0, sse));
+}
+
+ScalarClustering cluster(const std::vector<double>& v, const std::vector<double>& w, int k) {
+  return cluster_1d_optimal(v, w, k);
+}
+
+// ----- oracle values of the reference's kmeans1d (§3.4) ---------------------------------------------------
+
+const std::vector<double> kOracleX = {4, 4.1, 4.2, -50, 200.2, 200.4, 200.9, 80, 100, 102};
+
+TEST(Kmeans1dOracle, Unweighted) {
+  const PointClustering c = cluster_points(kOracleX, std::vector<double>(10, 1.0), 4);
+  EXPECT_EQ(c.labels, (std::vector<uint32_t>{1, 1, 1, 0, 3, 3, 3, 2, 2, 2}));
+  const std::vector<double> expected = {-50, 4.1, 94, 200.5};
+  for (int t = 0; t < 4; ++t) EXPECT_NEAR(c.centroids[t], expected[t], 1e-12);
+}
+
+TEST(Kmeans1dOracle, Weighted) {
+  const PointClustering c = cluster_points(kOracleX, {1, 1, 1, .125, 4, 1, 1, 3, 2, 2}, 4);
+  EXPECT_EQ(c.labels, (std::vector<uint32_t>{0, 0, 0, 0, 3, 3, 3, 1, 2, 2}));
+  const std::vector<double> expected = {1.936, 80, 101, 200.35};
+  for (int t = 0; t < 4; ++t) EXPECT_NEAR(c.centroids[t], expected[t], 1e-12);
+}
+
+TEST(Kmeans1dOracle, InertiaOfTwoClusters) {
+  const PointClustering c = cluster_points({10, 24, 16, 12, 20}, {3, 1, 4, 2, 3}, 2);
+  EXPECT_EQ(c.labels, (std::vector<uint32_t>{0, 1, 1, 0, 1}));
+  EXPECT_NEAR(c.centroids[0], 10.8, 1e-12);
+  EXPECT_NEAR(c.centroids[1], 18.5, 1e-12);
+  EXPECT_NEAR(c.sse, 66.8, 1e-10);
+}
+
+TEST(Kmeans1dOracle, IntegerWeightsEqualRepetition) {
+  const std::vector<double> x = {10, 24, 16, 12, 20};
+  const std::vector<int> repeats = {3, 1, 4, 2, 3};
+  std::vector<double> repeated;
+  for (std::size_t i = 0; i < x.size(); ++i) repeated.insert(repeated.end(), repeats[i], x[i]);
+  for (const int k : {1, 2, 3, 4}) {
+    const PointClustering weighted = cluster_points(x, {3, 1, 4, 2, 3}, k);
+    const PointClustering plain = cluster_points(repeated, std::vector<double>(repeated.size(), 1.0), k);
+    EXPECT_EQ(weighted.centroids, plain.centroids) << "k = " << k;
+    EXPECT_DOUBLE_EQ(weighted.sse, plain.sse) << "k = " << k;
+  }
+}
+
+TEST(Kmeans1d, FewerValuesThanClustersGivesEveryValueItsCentroid) {
+  const std::vector<double> v = {-1, 0.5, 7};
+  const ScalarClustering c = cluster(v, {1, 0, 2}, 16);
+  EXPECT_EQ(c.centroids, v);
+  EXPECT_EQ(c.labels, (std::vector<uint32_t>{0, 1, 2}));
+  EXPECT_EQ(c.sse, 0.0);
+}
+
+TEST(Kmeans1d, ZeroWeightRangesCostNothingAndTakeThePlainMean) {
+  // {0} | {10, 11} and {0, 10} | {11} both cost 0; the smallest split wins, leaving a weightless cluster.
+  const ScalarClustering c = cluster({0, 10, 11}, {5, 0, 0}, 2);
+  EXPECT_EQ(c.sse, 0.0);
+  EXPECT_EQ(c.centroids, (std::vector<double>{0, 10.5}));
+  EXPECT_EQ(c.labels, (std::vector<uint32_t>{0, 1, 1}));
+  // A weightless value joins a weighted one at no cost, and the centroid ignores it.
+  const ScalarClustering joined = cluster({0, 1, 10, 12}, {0, 0, 5, 5}, 2);
+  EXPECT_EQ(joined.sse, 0.0);
+  EXPECT_EQ(joined.centroids, (std::vector<double>{10, 12}));
+  const ScalarClustering all_zero = cluster({1, 2, 4}, {0, 0, 0}, 1);
+  EXPECT_DOUBLE_EQ(all_zero.centroids[0], 7.0 / 3.0);
+  EXPECT_EQ(all_zero.sse, 0.0);
+}
+
+// ----- brute-force optimality on random blocks -------------------------------------------------------------
+
+struct RandomBlock {
+  std::vector<double> values, weights;
+};
+
+// Up to 12 distinct values of one of several shapes (small integers with ties, heavy tails, clustered),
+// weights from counts of duplicates, optionally scaled by sensitivities that include zeros.
+rc::Gen<RandomBlock> random_block() {
+  return rc::gen::exec([] {
+    const int shape = *rc::gen::inRange(0, 4);
+    const int pool_size = *rc::gen::inRange(1, 13);
+    std::vector<double> pool;
+    for (int i = 0; i < pool_size; ++i) {
+      switch (shape) {
+        case 0:  // small integers: many exact ties between partitions
+          pool.push_back(*rc::gen::inRange(-4, 5));
+          break;
+        case 1: {  // heavy tails: mantissa times a wide power of two
+          const double m = *rc::gen::inRange(1, 2048);
+          pool.push_back((*rc::gen::arbitrary<bool>() ? -1 : 1) * std::ldexp(m, *rc::gen::inRange(-20, 8)));
+          break;
+        }
+        case 2:  // a few tight groups far apart
+          pool.push_back(1000.0 * *rc::gen::inRange(0, 3) + 0.001 * *rc::gen::inRange(0, 50));
+          break;
+        default:  // fp16-like weights
+          pool.push_back(std::ldexp(static_cast<double>(*rc::gen::inRange(-2047, 2048)), -14));
+      }
+    }
+    const int n = *rc::gen::inRange(1, 40);
+    const int weighting = *rc::gen::inRange(0, 3);
+    std::vector<double> x, w;
+    for (int e = 0; e < n; ++e) {
+      x.push_back(pool[*rc::gen::inRange(0, pool_size)]);
+      if (weighting == 0) w.push_back(1.0);
+      if (weighting == 1) w.push_back(*rc::gen::element(0.0, 0.5, 1.0, 2.0, 7.0));
+      if (weighting == 2) w.push_back(*rc::gen::inRange(0, 1000) / 10.0);
+    }
+    const Points p = merge_points(x, w);
+    return RandomBlock{p.values, p.weights};
+  });
+}
+
+RC_GTEST_PROP(Kmeans1dProperty, EqualsTheBruteForceOptimumForEveryLutSize, ()) {
+  const RandomBlock b = *random_block();
+  const double total = brute_force_sse(b.values, b.weights, 1);
+  for (const int k : kAllLutSizes) {
+    const ScalarClustering c = cluster_1d_optimal(b.values, b.weights, k);
+    const double best = brute_force_sse(b.values, b.weights, k);
+    RC_ASSERT(std::fabs(c.sse - best) <= tolerance(best, total));
+    RC_ASSERT(c.centroids.size() == std::min<std::size_t>(k, b.values.size()));
+    if (static_cast<std::size_t>(k) >= b.values.size()) RC_ASSERT(c.sse == 0.0);
+  }
+  // Odd cluster counts too (the DP does not care about powers of two).
+  const int k = *rc::gen::inRange(1, 13);
+  const ScalarClustering c = cluster_1d_optimal(b.values, b.weights, k);
+  const double best = brute_force_sse(b.values, b.weights, k);
+  RC_ASSERT(std::fabs(c.sse - best) <= tolerance(best, total));
+}
+
+RC_GTEST_PROP(Kmeans1dProperty, ResultIsWellFormed, ()) {
+  const RandomBlock b = *random_block();
+  const int k = *rc::gen::element(1, 2, 3, 4, 8, 16);
+  const ScalarClustering c = cluster_1d_optimal(b.values, b.weights, k);
+  const std::size_t k_eff = std::min<std::size_t>(k, b.values.size());
+  RC_ASSERT(c.centroids.size() == k_eff);
+  RC_ASSERT(c.labels.size() == b.values.size());
+  RC_ASSERT(c.labels.front() == 0u && c.labels.back() == k_eff - 1);
+  for (std::size_t t = 1; t < k_eff; ++t) RC_ASSERT(c.centroids[t - 1] < c.centroids[t]);
+  for (std::size_t i = 1; i < b.values.size(); ++i) RC_ASSERT(c.labels[i] - c.labels[i - 1] <= 1u);
+}
+
+RC_GTEST_PROP(Kmeans1dProperty, OptimalCostsMatchRunsPerClusterCount, ()) {
+  const RandomBlock b = *random_block();
+  const int k_max = *rc::gen::inRange(1, 20);
+  const std::vector<double> costs = optimal_costs_1d(b.values, b.weights, k_max);
+  RC_ASSERT(costs.size() == static_cast<std::size_t>(k_max));
+  const double total = brute_force_sse(b.values, b.weights, 1);
+  for (int k = 1; k <= k_max; ++k) {
+    const double sse = cluster_1d_optimal(b.values, b.weights, k).sse;
+    RC_ASSERT(std::fabs(costs[k - 1] - sse) <= tolerance(sse, total));
+    if (static_cast<std::size_t>(k) >= b.values.size()) RC_ASSERT(costs[k - 1] == 0.0);
+  }
+}
+
+// ----- row minima ------------------------------------------------------------------------------------------
+
+// A random Monge matrix with small integer entries (exact in double, so ties are frequent), optionally
+// with +infinity above a non-decreasing staircase as in the DP.
+struct MongeMatrix {
+  std::size_t rows, cols;
+  std::vector<double> a;
+  double operator()(std::size_t r, std::size_t c) const { return a[r * cols + c]; }
+};
+
+MongeMatrix random_monge(std::mt19937& rng, bool staircase) {
+  std::uniform_int_distribution<int> size(1, 40), density(0, 3), offset(-20, 20);
+  MongeMatrix m{static_cast<std::size_t>(size(rng)), static_cast<std::size_t>(size(rng)), {}};
+  m.a.assign(m.rows * m.cols, 0.0);
+  // a(r, c) = row term + column term - sum of a non-negative density over [0, r] x [0, c]: Monge.
+  std::vector<double> density_sum(m.rows * m.cols, 0.0), row_term(m.rows), col_term(m.cols);
+  for (double& t : row_term) t = offset(rng);
+  for (double& t : col_term) t = offset(rng) * 3;
+  for (std::size_t r = 0; r < m.rows; ++r) {
+    for (std::size_t c = 0; c < m.cols; ++c) {
+      double s = rng() % 3 == 0 ? density(rng) : 0;
+      if (r > 0) s += density_sum[(r - 1) * m.cols + c];
+      if (c > 0) s += density_sum[r * m.cols + c - 1];
+      if (r > 0 && c > 0) s -= density_sum[(r - 1) * m.cols + c - 1];
+      density_sum[r * m.cols + c] = s;
+      m.a[r * m.cols + c] = row_term[r] + col_term[c] - s;
+    }
+  }
+  if (staircase) {
+    std::size_t limit = rng() % m.cols;  // last finite column of row r, non-decreasing in r
+    for (std::size_t r = 0; r < m.rows; ++r) {
+      limit = std::min(m.cols - 1, limit + rng() % 3);
+      for (std::size_t c = limit + 1; c < m.cols; ++c) m.a[r * m.cols + c] = kInfinity;
+    }
+  }
+  return m;
+}
+
+std::vector<uint32_t> naive_row_minima(const MongeMatrix& m) {
+  std::vector<uint32_t> argmin(m.rows);
+  for (std::size_t r = 0; r < m.rows; ++r) {
+    std::size_t best = 0;
+    for (std::size_t c = 1; c < m.cols; ++c) if (m(r, c) < m(r, best)) best = c;
+    argmin[r] = static_cast<uint32_t>(best);
+  }
+  return argmin;
+}
+
+TEST(RowMinima, SmawkAndDivideConquerFindTheLeftmostMinimumOfRandomMongeMatrices) {
+  std::mt19937 rng(2024);
+  for (int trial = 0; trial < 3000; ++trial) {
+    const MongeMatrix m = random_monge(rng, trial % 2 == 1);
+    const std::vector<uint32_t> expected = naive_row_minima(m);
+    std::vector<uint32_t> smawk(m.rows), dc(m.rows);
+    smawk_row_minima(m.rows, m.cols, m, smawk.data());
+    divide_conquer_row_minima(m.rows, m.cols, m, dc.data());
+    ASSERT_EQ(smawk, expected) << "trial " << trial << ": " << m.rows << " x " << m.cols;
+    ASSERT_EQ(dc, expected) << "trial " << trial << ": " << m.rows << " x " << m.cols;
+  }
+}
+
+// ----- DP pieces -------------------------------------------------------------------------------------------
+
+RandomBlock random_sorted_block(std::mt19937& rng, std::size_t n, bool zero_weights) {
+  std::student_t_distribution<double> t(3.0);
+  std::uniform_real_distribution<double> u(0.0, 4.0);
+  std::vector<double> x(n);
+  for (double& v : x) v = t(rng);
+  std::sort(x.begin(), x.end());
+  x.erase(std::unique(x.begin(), x.end()), x.end());
+  std::vector<double> w(x.size());
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = (zero_weights && i % 5 == 0) ? 0.0 : u(rng);
+  return {x, w};
+}
+
+TEST(Kmeans1dDp, RangeCostMatchesADirectComputation) {
+  std::mt19937 rng(1);
+  const RandomBlock b = random_sorted_block(rng, 200, true);
+  const RangeCost cost(b.values, b.weights);
+  const double total = static_cast<double>(group_sse(b.values, b.weights, 0, b.values.size()));
+  for (std::size_t begin = 0; begin < b.values.size(); begin += 7) {
+    for (std::size_t end = begin; end <= b.values.size(); end += 5) {
+      EXPECT_NEAR(cost(begin, end), static_cast<double>(group_sse(b.values, b.weights, begin, end)), 1e-13 * total);
+    }
+  }
+  EXPECT_EQ(cost(3, 3), 0.0);
+}
+
+// Layer c of the DP by a plain O(U^2) scan.
+std::vector<double> naive_layer(const RangeCost& cost, std::size_t c, const std::vector<double>& prev) {
+  std::vector<double> cur(prev.size(), kInfinity);
+  for (std::size_t i = c; i < prev.size(); ++i) {
+    for (std::size_t j = c - 1; j < i; ++j) cur[i] = std::min(cur[i], prev[j] + cost(j, i));
+  }
+  return cur;
+}
+
+TEST(Kmeans1dDp, EveryLayerMethodMatchesANaiveScan) {
+  std::mt19937 rng(3);
+  for (int trial = 0; trial < 20; ++trial) {
+    const RandomBlock b = random_sorted_block(rng, 50 + 20 * trial, trial % 2 == 0);
+    const std::size_t n = b.values.size();
+    const RangeCost cost(b.values, b.weights);
+    std::vector<double> prev(n + 1, 0.0);
+    for (std::size_t i = 1; i <= n; ++i) prev[i] = cost(0, i);
+    std::vector<uint32_t> prev_split(n + 1, 0);
+    const double total = prev[n];
+    for (std::size_t c = 2; c <= 6; ++c) {
+      const std::vector<double> expected = naive_layer(cost, c, prev);
+      std::vector<double> next;
+      std::vector<uint32_t> next_split;
+      for (const DpOptions options : {DpOptions{RowMinimaMethod::kDivideConquer, true},
+                                      DpOptions{RowMinimaMethod::kDivideConquer, false},
+                                      DpOptions{RowMinimaMethod::kSmawk, true}}) {
+        std::vector<double> cur(n + 1, 0.0);
+        std::vector<uint32_t> split(n + 1, 0);
+        solve_layer(cost, c, n, prev.data(), c == 2 ? nullptr : prev_split.data(), n, cur.data(), split.data(),
+                    options);
+        for (std::size_t i = c; i <= n; ++i) {
+          ASSERT_NEAR(cur[i], expected[i], 1e-12 * total) << "layer " << c << " row " << i;
+          ASSERT_NEAR(prev[split[i]] + cost(split[i], i), cur[i], 1e-12 * total);
+        }
+        next = cur;
+        next_split = split;
+      }
+      prev = next;
+      prev_split = next_split;
+    }
+  }
+}
+
+TEST(Kmeans1dDp, SimdAndScalarScansAreBitIdentical) {
+  std::mt19937 rng(5);
+  for (const std::size_t n : {20u, 333u, 4000u}) {
+    const RandomBlock b = random_sorted_block(rng, n, true);
+    const RangeCost cost(b.values, b.weights);
+    for (const std::size_t k : {2u, 5u, 16u}) {
+      SplitTable simd(k, b.values.size()), scalar(k, b.values.size());
+      const auto simd_costs = run_dp(cost, k, &simd, {RowMinimaMethod::kDivideConquer, true});
+      const auto scalar_costs = run_dp(cost, k, &scalar, {RowMinimaMethod::kDivideConquer, false});
+      EXPECT_EQ(simd_costs.back(), scalar_costs.back());
+      EXPECT_EQ(backtrack(simd, b.values.size(), k), backtrack(scalar, b.values.size(), k));
+    }
+  }
+}
+
+TEST(Kmeans1dDp, SmawkAndDivideConquerReachTheSameOptimumOnLargeBlocks) {
+  std::mt19937 rng(9);
+  for (const std::size_t n : {500u, 5000u}) {
+    const RandomBlock b = random_sorted_block(rng, n, n == 500u);
+    const RangeCost cost(b.values, b.weights);
+    const double total = cost(0, b.values.size());
+    for (const std::size_t k : {3u, 16u, 64u}) {
+      SplitTable dc(k, b.values.size()), smawk(k, b.values.size());
+      const double dc_cost = run_dp(cost, k, &dc, {RowMinimaMethod::kDivideConquer, true}).back();
+      const double smawk_cost = run_dp(cost, k, &smawk, {RowMinimaMethod::kSmawk, true}).back();
+      EXPECT_NEAR(dc_cost, smawk_cost, 1e-12 * total) << "n = " << n << ", k = " << k;
+      const std::vector<uint32_t> bounds = backtrack(dc, b.values.size(), k);
+      ASSERT_EQ(bounds.size(), k + 1);
+      double sse = 0;
+      for (std::size_t t = 0; t < k; ++t) {
+        EXPECT_LT(bounds[t], bounds[t + 1]);
+        sse += static_cast<double>(group_sse(b.values, b.weights, bounds[t], bounds[t + 1]));
+      }
+      EXPECT_NEAR(sse, dc_cost, 1e-11 * total);
+    }
+  }
+}
+
+TEST(Kmeans1dDp, BacktrackFollowsTheSplitTable) {
+  SplitTable table(3, 6);
+  table.layer(3)[6] = 4;  // last cluster [4, 6)
+  table.layer(2)[4] = 1;  // middle cluster [1, 4)
+  EXPECT_EQ(backtrack(table, 6, 3), (std::vector<uint32_t>{0, 1, 4, 6}));
+}
+
+TEST(Kmeans1d, LargeBlocksAreWellFormedAndDeterministic) {
+  std::mt19937 rng(11);
+  const RandomBlock b = random_sorted_block(rng, 20000, true);
+  for (const int k : {16, 256}) {
+    const ScalarClustering first = cluster_1d_optimal(b.values, b.weights, k);
+    const ScalarClustering second = cluster_1d_optimal(b.values, b.weights, k);
+    expect_well_formed(first, b.values, b.weights, k);
+    EXPECT_EQ(first.centroids, second.centroids);
+    EXPECT_EQ(first.labels, second.labels);
+    EXPECT_EQ(first.sse, second.sse);
+    const std::vector<double> costs = optimal_costs_1d(b.values, b.weights, k);
+    EXPECT_NEAR(costs.back(), first.sse, 1e-9 * first.sse + 1e-12 * costs.front());
+    for (int c = 1; c < k; ++c) EXPECT_LE(costs[c], costs[c - 1] * (1 + 1e-12)) << "c = " << c;
+  }
+}
+
+// ----- validation --------------------------------------------------------------------------------------------
+
+std::string error_of(const std::vector<double>& v, const std::vector<double>& w, int k) {
+  try {
+    cluster_1d_optimal(v, w, k);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Kmeans1d, RejectsBadInput) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_NE(error_of({1, 2}, {1, 1}, 0).find("at least 1, got 0"), std::string::npos);
+  EXPECT_NE(error_of({1, 2}, {1}, 2).find("2 values but 1 weights"), std::string::npos);
+  EXPECT_NE(error_of({}, {}, 2).find("no values"), std::string::npos);
+  EXPECT_NE(error_of({1, 2}, {1, -1}, 2).find("weight 1 is -1"), std::string::npos);
+  EXPECT_NE(error_of({1, 2}, {nan, 1}, 2).find("weight 0 is nan"), std::string::npos);
+  EXPECT_NE(error_of({1, 2, 2}, {1, 1, 1}, 2).find("strictly ascending"), std::string::npos);
+  EXPECT_NE(error_of({3, 2}, {1, 1}, 2).find("strictly ascending"), std::string::npos);
+  EXPECT_NE(error_of({1, nan}, {1, 1}, 2).find("value 1 is nan"), std::string::npos);
+  EXPECT_THROW(optimal_costs_1d(std::vector<double>{1, 2}, std::vector<double>{1, 1}, 0), Error);
+}
+
+TEST(Kmeans1d, OptimalCostsBeyondTheValueCountAreZero) {
+  const std::vector<double> costs = optimal_costs_1d(std::vector<double>{0, 1, 3}, std::vector<double>{1, 1, 1}, 5);
+  ASSERT_EQ(costs.size(), 5u);
+  EXPECT_NEAR(costs[0], 14.0 / 3.0, 1e-12);
+  EXPECT_NEAR(costs[1], 0.5, 1e-12);
+  EXPECT_EQ(costs[2], 0.0);
+  EXPECT_EQ(costs[3], 0.0);
+  EXPECT_EQ(costs[4], 0.0);
+}
+
+}  // namespace
+}  // namespace palettize
