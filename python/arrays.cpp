@@ -67,19 +67,27 @@ InputArray input_array(py::handle value, py::handle dtype, const std::string& wh
 
 py::dtype numpy_dtype(DType dtype) {
   switch (dtype) {
-    case DType::F32: return py::dtype("float32");
-    case DType::F16: return py::dtype("float16");
-    case DType::BF16: return py::dtype("uint16");
-    default: fail("internal: dtype ", dtype_name(dtype), " has no numpy form here");
+    case DType::F32:
+      return py::dtype("float32");
+    case DType::F16:
+      return py::dtype("float16");
+    case DType::BF16:
+      return py::dtype("uint16");
+    default:
+      fail("internal: dtype ", dtype_name(dtype), " has no numpy form here");
   }
 }
 
 std::string dtype_label(DType dtype) {
   switch (dtype) {
-    case DType::F32: return "float32";
-    case DType::F16: return "float16";
-    case DType::BF16: return "bfloat16";
-    default: return std::string(dtype_name(dtype));
+    case DType::F32:
+      return "float32";
+    case DType::F16:
+      return "float16";
+    case DType::BF16:
+      return "bfloat16";
+    default:
+      return std::string(dtype_name(dtype));
   }
 }
 

@@ -86,8 +86,9 @@ namespace {
 
 // The reference's dump order (§1.2); keys not listed follow in JSON order.
 constexpr std::array<std::string_view, 12> kFieldOrder = {
-    "n_bits", "lut_qspec", "dtype", "qscheme", "qformulation", "granularity",
-    "cluster_dim", "enable_per_channel_scale", "type", "axis", "group_size", "block_size"};
+    "n_bits",       "lut_qspec",   "dtype",       "qscheme",
+    "qformulation", "granularity", "cluster_dim", "enable_per_channel_scale",
+    "type",         "axis",        "group_size",  "block_size"};
 
 py::dict object_from_json(const json& object) {
   py::dict dict;
@@ -105,19 +106,27 @@ py::dict object_from_json(const json& object) {
 
 py::object from_json(const json& value) {
   switch (value.type()) {
-    case json::value_t::null: return py::none();
-    case json::value_t::boolean: return py::bool_(value.get<bool>());
-    case json::value_t::number_integer: return py::int_(value.get<int64_t>());
-    case json::value_t::number_unsigned: return py::int_(value.get<uint64_t>());
-    case json::value_t::number_float: return py::float_(value.get<double>());
-    case json::value_t::string: return py::str(value.get<std::string>());
-    case json::value_t::object: return object_from_json(value);
+    case json::value_t::null:
+      return py::none();
+    case json::value_t::boolean:
+      return py::bool_(value.get<bool>());
+    case json::value_t::number_integer:
+      return py::int_(value.get<int64_t>());
+    case json::value_t::number_unsigned:
+      return py::int_(value.get<uint64_t>());
+    case json::value_t::number_float:
+      return py::float_(value.get<double>());
+    case json::value_t::string:
+      return py::str(value.get<std::string>());
+    case json::value_t::object:
+      return object_from_json(value);
     case json::value_t::array: {
       py::list list;
       for (const json& item : value) list.append(from_json(item));
       return list;
     }
-    default: fail("internal: JSON value of type ", value.type_name(), " has no Python form");
+    default:
+      fail("internal: JSON value of type ", value.type_name(), " has no Python form");
   }
 }
 

@@ -66,11 +66,14 @@ json quant_dtype_json(py::handle dtype) {
 // to_dict / from_dict, ==, hash and pickling, shared by the four spec classes.
 template <typename Class, typename T>
 void add_value_semantics(Class& cls, std::function<json(const T&)> write, std::function<T(const json&)> read) {
-  cls.def("to_dict", [write](const T& self) { return from_json(write(self)); },
-          "The reference's dict form (JSON-compatible).");
-  cls.def_static("from_dict", [read](const py::object& dict) { return read(to_json(dict, "")); }, py::arg("data"),
-                 "Builds the object from its dict form; raises ValueError for unknown fields or bad values.");
-  cls.def("__eq__", [](const T& self, const T& other) { return self == other; }, py::is_operator());
+  cls.def(
+      "to_dict", [write](const T& self) { return from_json(write(self)); },
+      "The reference's dict form (JSON-compatible).");
+  cls.def_static(
+      "from_dict", [read](const py::object& dict) { return read(to_json(dict, "")); }, py::arg("data"),
+      "Builds the object from its dict form; raises ValueError for unknown fields or bad values.");
+  cls.def(
+      "__eq__", [](const T& self, const T& other) { return self == other; }, py::is_operator());
   cls.def("__hash__", [write](const T& self) { return std::hash<std::string>{}(write(self).dump()); });
   cls.def("__repr__", [](const T& self) { return repr_of(self); });
   cls.def(py::pickle([write](const T& self) -> py::dict { return from_json(write(self)); },
@@ -117,7 +120,8 @@ void bind_granularities(py::module_& module) {
 void bind_quantization_spec(py::module_& module) {
   py::class_<QuantizationSpec> qspec(module, "QuantizationSpec",
                                      "How a LUT is quantized (lut_qspec): dtype, qscheme, qformulation, granularity.");
-  qspec.def(py::init([](const py::object& dtype, const py::object& qscheme, const py::object& qformulation, const py::object& granularity) {
+  qspec.def(py::init([](const py::object& dtype, const py::object& qscheme, const py::object& qformulation,
+                        const py::object& granularity) {
               json dict{{"dtype", quant_dtype_json(dtype)},
                         {"qscheme", to_json(qscheme, "qscheme")},
                         {"qformulation", to_json(qformulation, "qformulation")}};
@@ -132,8 +136,10 @@ void bind_quantization_spec(py::module_& module) {
                               [](const QuantizationSpec& q) { return std::string(to_string(q.qformulation)); });
   qspec.def_property_readonly("granularity",
                               [](const QuantizationSpec& q) { return from_json(qspec_to_json(q).at("granularity")); });
-  qspec.def_property_readonly("quant_min", [](const QuantizationSpec& q) { return quant_range(q.dtype, q.qscheme).qmin; });
-  qspec.def_property_readonly("quant_max", [](const QuantizationSpec& q) { return quant_range(q.dtype, q.qscheme).qmax; });
+  qspec.def_property_readonly("quant_min",
+                              [](const QuantizationSpec& q) { return quant_range(q.dtype, q.qscheme).qmin; });
+  qspec.def_property_readonly("quant_max",
+                              [](const QuantizationSpec& q) { return quant_range(q.dtype, q.qscheme).qmax; });
   add_value_semantics<decltype(qspec), QuantizationSpec>(qspec, qspec_to_json, qspec_from_json);
 }
 
@@ -145,8 +151,8 @@ void bind_palettization_spec(py::module_& module) {
   py::class_<PalettizationSpec> spec(module, "PalettizationSpec",
                                      "coreai_opt's PalettizationSpec: n_bits, lut_qspec, granularity, cluster_dim, "
                                      "enable_per_channel_scale. Immutable; invalid values raise ValueError.");
-  spec.def(py::init([](const py::object& n_bits, const py::object& lut_qspec, const py::object& granularity, const py::object& cluster_dim,
-                       const py::object& enable_per_channel_scale) {
+  spec.def(py::init([](const py::object& n_bits, const py::object& lut_qspec, const py::object& granularity,
+                       const py::object& cluster_dim, const py::object& enable_per_channel_scale) {
              json dict{{"n_bits", to_json(n_bits, "n_bits")},
                        {"lut_qspec", to_json(lut_qspec, "lut_qspec")},
                        {"cluster_dim", to_json(cluster_dim, "cluster_dim")},
@@ -158,13 +164,16 @@ void bind_palettization_spec(py::module_& module) {
            py::arg("cluster_dim") = 1, py::arg("enable_per_channel_scale") = false);
   spec.def_property_readonly("n_bits", [](const PalettizationSpec& s) { return s.n_bits; });
   spec.def_property_readonly("lut_qspec", [](const PalettizationSpec& s) { return s.lut_qspec; });
-  spec.def_property_readonly("granularity", [](const PalettizationSpec& s) { return granularity_object(s.granularity); });
+  spec.def_property_readonly("granularity",
+                             [](const PalettizationSpec& s) { return granularity_object(s.granularity); });
   spec.def_property_readonly("cluster_dim", [](const PalettizationSpec& s) { return s.cluster_dim; });
   spec.def_property_readonly("enable_per_channel_scale",
                              [](const PalettizationSpec& s) { return s.enable_per_channel_scale; });
-  spec.def("to_json", [](const PalettizationSpec& s) { return spec_to_json_string(s); },
-           "The dict form as compact JSON text.");
-  spec.def_static("from_json", [](const std::string& text) { return parse_spec_json(text); }, py::arg("text"));
+  spec.def(
+      "to_json", [](const PalettizationSpec& s) { return spec_to_json_string(s); },
+      "The dict form as compact JSON text.");
+  spec.def_static(
+      "from_json", [](const std::string& text) { return parse_spec_json(text); }, py::arg("text"));
   add_value_semantics<decltype(spec), PalettizationSpec>(spec, spec_to_json, spec_from_json);
 }
 
@@ -179,17 +188,22 @@ PalettizationSpec grouped_preset(const char* name, py::handle axis, py::handle g
 void bind_presets(py::module_& module) {
   module.def("default_weight_palettization_spec", &default_weight_palettization_spec,
              "All defaults: 4-bit, per-tensor, scalar, no LUT quantization, no per-channel scale.");
-  module.def("preset", [](const std::string& name) { return preset_spec(name); }, py::arg("name"),
-             "A named preset: 'default', 'w4', 'w6' or 'w8'.");
+  module.def(
+      "preset", [](const std::string& name) { return preset_spec(name); }, py::arg("name"),
+      "A named preset: 'default', 'w4', 'w6' or 'w8'.");
   py::module_ presets = module.def_submodule("presets", "coreai_opt's palettization presets.");
-  presets.def("w4", [](const py::object& axis, const py::object& size) { return grouped_preset("w4", axis, size); },
-              py::kw_only(), py::arg("axis") = 0, py::arg("group_size") = 16,
-              "4-bit, one LUT per `group_size` channels along `axis`.");
-  presets.def("w6", [](const py::object& axis, const py::object& size) { return grouped_preset("w6", axis, size); },
-              py::kw_only(), py::arg("axis") = 0, py::arg("group_size") = 16,
-              "6-bit, one LUT per `group_size` channels along `axis`.");
-  presets.def("w8", [] { return preset_spec("w8"); }, "8-bit, one LUT per tensor.");
-  presets.def("default", [] { return preset_spec("default"); }, "The default spec.");
+  presets.def(
+      "w4", [](const py::object& axis, const py::object& size) { return grouped_preset("w4", axis, size); },
+      py::kw_only(), py::arg("axis") = 0, py::arg("group_size") = 16,
+      "4-bit, one LUT per `group_size` channels along `axis`.");
+  presets.def(
+      "w6", [](const py::object& axis, const py::object& size) { return grouped_preset("w6", axis, size); },
+      py::kw_only(), py::arg("axis") = 0, py::arg("group_size") = 16,
+      "6-bit, one LUT per `group_size` channels along `axis`.");
+  presets.def(
+      "w8", [] { return preset_spec("w8"); }, "8-bit, one LUT per tensor.");
+  presets.def(
+      "default", [] { return preset_spec("default"); }, "The default spec.");
 }
 
 }  // namespace
