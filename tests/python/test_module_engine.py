@@ -365,3 +365,14 @@ def test_palettize_releases_the_gil():
         sys.setswitchinterval(previous)
     assert ran_during_palettize
 
+
+
+def test_fast_kmeans_mode_rounds_before_clustering():
+    # The reference's fast mode (§3.3): fp16 cast, then rounding to `rounding_precision` decimals.
+    w = np.array([[1.123456, 1.123456, 2.987654, 2.987654, 3.456789]], dtype=np.float32)
+    spec = pz.PalettizationSpec(n_bits=2)
+    exact = pz.palettize(w, spec)
+    np.testing.assert_array_equal(exact.decode(), w)
+    fast = pz.palettize(w, spec, enable_fast_kmeans_mode=True, rounding_precision=2)
+    error = np.abs(fast.decode() - w).max()
+    assert 1e-3 < error < 1e-2
