@@ -29,7 +29,8 @@ std::string concat(const Parts&... parts) {
 }
 }  // namespace detail
 
-// Throws palettize::Error built from the streamed parts when `condition` is false.
+// Throws palettize::Error built from the streamed parts when `condition` is false. The parts are evaluated
+// even when the condition holds: inside loops over elements write `if (!cond) fail(...)` instead.
 template <typename... Parts>
 inline void check(bool condition, const Parts&... parts) {
   if (!condition) throw Error(detail::concat(parts...));

@@ -15,7 +15,7 @@ void check_part_size(std::size_t actual, int64_t expected, const char* part) {
 
 void check_all_finite(const std::vector<float>& values, const char* part) {
   for (std::size_t i = 0; i < values.size(); ++i) {
-    check(std::isfinite(values[i]), "palettized tensor is inconsistent: ", part, " entry ", i, " is ", values[i]);
+    if (!std::isfinite(values[i])) fail("palettized tensor is inconsistent: ", part, " entry ", i, " is ", values[i]);
   }
 }
 
@@ -40,8 +40,10 @@ void validate(const PalettizedTensor& p) {
   check_part_size(p.indices.size(), layout.num_indices, "the index tensor");
   const int64_t lut_rows = p.spec.lut_size();
   for (std::size_t i = 0; i < p.indices.size(); ++i) {
-    check(p.indices[i] < lut_rows, "palettized tensor is inconsistent: index ", i, " is ", int{p.indices[i]},
-          " but the LUT has ", lut_rows, " entries");
+    if (p.indices[i] >= lut_rows) {
+      fail("palettized tensor is inconsistent: index ", i, " is ", int{p.indices[i]}, " but the LUT has ", lut_rows,
+           " entries");
+    }
   }
   if (p.spec.lut_qspec) {
     check_part_size(p.quantized_lut.size(), layout.num_luts * p.lut_entries(), "the quantized LUT");

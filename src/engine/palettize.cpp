@@ -30,16 +30,19 @@ void check_input(const TensorView& weight, std::span<const float> sensitivities)
 std::vector<float> finite_weights(const TensorView& weight) {
   std::vector<float> values = to_f32(weight);
   for (std::size_t i = 0; i < values.size(); ++i) {
-    check(std::isfinite(values[i]), "weight of shape ", shape_to_string(weight.shape), " holds ", values[i],
-          " at element ", i, "; NaN and infinite weights cannot be palettized");
+    if (!std::isfinite(values[i])) {
+      fail("weight of shape ", shape_to_string(weight.shape), " holds ", values[i], " at element ", i,
+           "; NaN and infinite weights cannot be palettized");
+    }
   }
   return values;
 }
 
 void check_sensitivities(std::span<const float> sensitivities) {
   for (std::size_t i = 0; i < sensitivities.size(); ++i) {
-    check(std::isfinite(sensitivities[i]) && sensitivities[i] >= 0, "sensitivity ", sensitivities[i],
-          " at element ", i, " is not a finite non-negative number");
+    if (!(std::isfinite(sensitivities[i]) && sensitivities[i] >= 0)) {
+      fail("sensitivity ", sensitivities[i], " at element ", i, " is not a finite non-negative number");
+    }
   }
 }
 
