@@ -359,6 +359,21 @@ TEST(Cli, SensitivitiesWeightTheClusteringExactlyAsInTheEngine) {
   EXPECT_FALSE(same_bytes(decode(unweighted).data, decode(expected).data)) << "the importances must matter here";
 }
 
+TEST(Cli, OutputIsByteIdenticalForAnyThreadCount) {
+  ScratchDir dir;
+  write_safetensors(dir / "m.safetensors", layered_model());
+  std::ofstream(dir / "c.yaml") << "global: {n_bits: 3, cluster_dim: 2}\n"
+                                   "rules:\n  - {pattern: 'layers\\.1\\..*', spec: w6}\n";
+  for (const char* threads : {"1", "2", "0"}) {
+    const RunResult run = run_palettize({"compress", (dir / "m.safetensors").string(),
+                                         (dir / (std::string("t") + threads + ".safetensors")).string(), "--config",
+                                         (dir / "c.yaml").string(), "--threads", threads, "--seed", "5", "--quiet"});
+    ASSERT_EQ(run.exit_code, 0) << describe(run);
+  }
+  EXPECT_EQ(read_bytes(dir / "t1.safetensors"), read_bytes(dir / "t2.safetensors"));
+  EXPECT_EQ(read_bytes(dir / "t1.safetensors"), read_bytes(dir / "t0.safetensors"));
+}
+
 TEST(Cli, InspectListsPlainAndPalettizedTensors) {
   ScratchDir dir;
   write_safetensors(dir / "m.safetensors", layered_model());

@@ -197,6 +197,18 @@ TEST(CliErrors, SensitivitiesMustMatchNamesAndShapes) {
   EXPECT_FALSE(std::filesystem::exists(dir / "o.safetensors"));
 }
 
+TEST(CliErrors, ANonFiniteWeightFailsNamingTheTensorAndWritesNothing) {
+  ScratchDir dir;
+  std::vector<float> values(32 * 48, 0.25f);
+  values[100] = std::nanf("");
+  write_safetensors(dir / "m.safetensors",
+                    std::vector<NamedTensor>{{"fine", random_tensor(DType::F32, {32, 48}, 1)},
+                                             {"broken", make_tensor(DType::F32, {32, 48}, values)}});
+  const RunResult run = run_palettize({"compress", (dir / "m.safetensors").string(), (dir / "o.safetensors").string()});
+  expect_bad_input(run, "tensor 'broken' [32, 48]: ");
+  EXPECT_EQ(dir.files(), std::vector<std::string>{"m.safetensors"});
+}
+
 // A model big enough that compress is still writing when the signal arrives.
 void write_slow_model(const std::filesystem::path& path) {
   std::vector<NamedTensor> tensors;

@@ -1,6 +1,7 @@
 #pragma once
 // private: include only from src/ and tests/
 // Shared pieces of the command-line tool: exit codes, the command table, messages on stderr.
+#include <filesystem>
 #include <functional>
 #include <string_view>
 
@@ -29,5 +30,9 @@ Command add_spec_command(CLI::App& parent);
 
 // "palettize: warning: <message>" on stderr.
 void warn(std::string_view message);
+
+// The commands read and write safetensors; ONNX models (issue 4) plug in here later. Until then an .onnx
+// path gets a clear Error instead of a confusing safetensors parse error.
+void refuse_onnx(const std::filesystem::path& path);
 
 }  // namespace palettize::cli

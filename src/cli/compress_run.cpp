@@ -69,6 +69,8 @@ TensorResult palettize_one(const TensorPlan& plan, const TensorView& weight, con
 
 CompressResult run_compress(const CompressOptions& options) {
   const auto started = Clock::now();
+  refuse_onnx(options.input);
+  refuse_onnx(options.output);
   CompressResult result;
   result.config = config_from_options(options);
   const Checkpoint input(options.input);

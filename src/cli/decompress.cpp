@@ -26,6 +26,8 @@ Metadata without_container_keys(const Metadata& metadata) {
 }
 
 void run_decompress(const DecompressOptions& options) {
+  refuse_onnx(options.input);
+  refuse_onnx(options.output);
   const Checkpoint input(options.input);
   const ContainerView container(input);
   check(container.is_container(), options.input.string(),

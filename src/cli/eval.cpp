@@ -141,6 +141,8 @@ Command add_eval_command(CLI::App& parent) {
                 "print {\"tensors\":[{name,sse,mse,snr_db,max_abs_err,bits_per_weight}],"
                 "\"total\":{sse,snr_db,bits_per_weight,compression_ratio}} (snr_db null when exact)");
   return Command{app, [options] {
+                   refuse_onnx(options->original);
+                   refuse_onnx(options->compressed);
                    const Checkpoint original(options->original);
                    const Checkpoint compressed_checkpoint(options->compressed);
                    const ContainerView compressed(compressed_checkpoint);

@@ -92,6 +92,7 @@ Command add_inspect_command(CLI::App& parent) {
   app->add_option("FILE", options->file, ".safetensors file or sharded *.safetensors.index.json")->required();
   app->add_flag("--json", options->json, "print JSON instead of a table");
   return Command{app, [options] {
+                   refuse_onnx(options->file);
                    const Checkpoint checkpoint(options->file);
                    const ContainerView container(checkpoint);
                    if (options->json) {
