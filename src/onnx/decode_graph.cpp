@@ -24,9 +24,9 @@ Attribute ints_attr(std::string name, std::vector<int64_t> values) { return {std
 // Accumulates the nodes and initializers of one decode subgraph and tracks nothing else.
 class Builder {
  public:
-  Builder(const NameReserver& reserve, int64_t opset) : reserve_(reserve), opset_(opset) {}
+  explicit Builder(const GraphContext& context) : context_(context) {}
 
-  int64_t opset() const { return opset_; }
+  int64_t opset() const { return context_.opset; }
 
   std::string data(onnx::TensorProto tensor) {
     std::string name = tensor.name();
@@ -34,23 +34,34 @@ class Builder {
     return name;
   }
   std::string data(const std::string& preferred, int32_t type, const Shape& dims, std::span<const std::byte> bytes) {
-    return data(make_tensor(reserve_(preferred), type, dims, bytes));
+    return data(make_tensor(context_.reserve(preferred), type, dims, bytes));
+  }
+  // A small constant, shared with the other decode subgraphs of the graph when one has the same content.
+  std::string constant(onnx::TensorProto tensor) {
+    std::string key = std::to_string(tensor.data_type()) + ":";
+    for (int64_t d : tensor.dims()) key += std::to_string(d) + ",";
+    key += ":" + tensor.raw_data();
+    if (context_.shared_constants) {
+      if (auto it = context_.shared_constants->find(key); it != context_.shared_constants->end()) return it->second;
+    }
+    tensor.set_name(context_.reserve(""));
+    if (context_.shared_constants) (*context_.shared_constants)[key] = tensor.name();
+    return data(std::move(tensor));
   }
   std::string i64(const Shape& values) {
     const Shape dims{static_cast<int64_t>(values.size())};
-    return data(make_int64_tensor(reserve_(""), dims, values));
+    return constant(make_int64_tensor("", dims, values));
   }
-  std::string fresh() { return reserve_(""); }
-  std::string i32_scalar(int32_t value) { return data(make_int32_tensor(reserve_(""), {}, std::span(&value, 1))); }
+  std::string i32_scalar(int32_t value) { return constant(make_int32_tensor("", {}, std::span(&value, 1))); }
   std::string i32(const std::vector<int32_t>& values, const Shape& dims) {
-    return data(make_int32_tensor(reserve_(""), dims, values));
+    return constant(make_int32_tensor("", dims, values));
   }
 
   std::string node(const std::string& op, std::vector<std::string> inputs, std::vector<Attribute> attributes = {}) {
     onnx::NodeProto& n = out_.nodes.emplace_back();
     n.set_op_type(op);
     for (auto& input : inputs) n.add_input(std::move(input));
-    const std::string output = reserve_("");
+    const std::string output = context_.reserve("");
     n.add_output(output);
     for (const Attribute& a : attributes) {
       onnx::AttributeProto* proto = n.add_attribute();
@@ -76,8 +87,7 @@ class Builder {
   }
 
  private:
-  const NameReserver& reserve_;
-  int64_t opset_;
+  const GraphContext& context_;
   DecodeSubgraph out_;
 };
 
@@ -163,7 +173,9 @@ std::string unpack_indices(Builder& b, const ContainerEntry& entry, const NamedT
     }
     const std::string shifted = b.node("Div", {x, b.i32(divisor, e_dims)});
     const std::string k = b.i32_scalar(static_cast<int32_t>(entry.spec.lut_size()));
-    x = b.node("Sub", {shifted, b.node("Mul", {b.node("Div", {shifted, k}), k})});
+    // Mod exists from opset 10; before, x mod K = x - (x / K) * K (all values are non-negative).
+    x = b.opset() >= 10 ? b.node("Mod", {shifted, k})
+                        : b.node("Sub", {shifted, b.node("Mul", {b.node("Div", {shifted, k}), k})});
     current = {periods, period.indices};
   }
 
@@ -181,12 +193,15 @@ std::string unpack_indices(Builder& b, const ContainerEntry& entry, const NamedT
   return x;
 }
 
-std::vector<float> fp8_table(QuantDtype dtype) {
-  std::vector<float> table(256);
-  for (int code = 0; code < 256; ++code)
-    table[code] = dtype == QuantDtype::float8_e4m3fn ? e4m3fn_to_f32(static_cast<uint8_t>(code))
-                                                     : e5m2_to_f32(static_cast<uint8_t>(code));
-  return table;
+// Every FP8 value as FLOAT16: E5M2 is FLOAT16 with the low 8 mantissa bits cut off, and E4M3FN's range
+// and precision (2^-9 .. 448, 3 mantissa bits) lie inside FLOAT16's, so each entry is exact.
+onnx::TensorProto fp8_table(QuantDtype dtype) {
+  std::vector<uint16_t> table(256);
+  for (int code = 0; code < 256; ++code) {
+    const auto bits = static_cast<uint8_t>(code);
+    table[code] = f32_to_f16(dtype == QuantDtype::float8_e4m3fn ? e4m3fn_to_f32(bits) : e5m2_to_f32(bits));
+  }
+  return make_tensor("", kFloat16, Shape{256}, std::as_bytes(std::span<const uint16_t>(table)));
 }
 
 // Quantized LUT codes -> float32 values (q - zp) * scale, shaped [NB, K * V].
@@ -214,9 +229,8 @@ std::string dequantized_lut(Builder& b, const ContainerEntry& entry, std::span<c
     // Cast from FLOAT8 needs opset 19; older models look the codes up in a table of all 256 values.
     const std::string stored = b.data(codes.name, kUint8, code_dims, codes.tensor.data);
     b.set_part(std::string(kLutSuffix), stored);
-    const std::vector<float> table = fp8_table(qdtype);
-    const std::string table_name = b.data(make_float_tensor(b.fresh(), Shape{256}, table));
-    values = b.node("Gather", {table_name, b.cast(stored, kInt32)});
+    const std::string table = b.constant(fp8_table(qdtype));
+    values = b.cast(b.node("Gather", {table, b.cast(stored, kInt32)}), kFloat);
   }
   const NamedTensor& scale = require_part(parts, entry, kLutScaleSuffix);
   const std::string scale_name = b.data(scale.name, kFloat, per_lut, scale.tensor.data);
@@ -273,9 +287,9 @@ PackingPeriod packing_period(int n_bits) {
 }
 
 DecodeSubgraph build_decode_subgraph(const ContainerEntry& entry, std::span<const NamedTensor> parts,
-                                     const std::string& output_name, int64_t opset, const NameReserver& reserve) {
-  check(opset >= 7, "ONNX opset ", opset, " is too old for palettized tensors (needs 7 or later)");
-  Builder b(reserve, opset);
+                                     const std::string& output_name, const GraphContext& context) {
+  check(context.opset >= 7, "ONNX opset ", context.opset, " is too old for palettized tensors (needs 7 or later)");
+  Builder b(context);
   const BlockedIndexShape blocked = blocked_index_shape(entry);
   const std::string indices = unpack_indices(b, entry, require_part(parts, entry, kIndicesSuffix));
   const std::string lut = lut_values(b, entry, parts, blocked.num_luts);

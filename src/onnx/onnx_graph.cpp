@@ -117,6 +117,14 @@ DecodeRegion find_decode_region(const onnx::GraphProto& graph, const std::string
   return region;
 }
 
+std::unordered_set<std::string> names_read(onnx::GraphProto& graph) {
+  std::unordered_set<std::string> names;
+  visit_graph(graph, "", [&](onnx::GraphProto& g, const std::string&) {
+    for (const auto& node : g.node()) names.insert(node.input().begin(), node.input().end());
+  });
+  return names;
+}
+
 void remove_nodes(onnx::GraphProto& graph, const std::vector<int>& positions) {
   for (auto it = positions.rbegin(); it != positions.rend(); ++it) graph.mutable_node()->DeleteSubrange(*it, 1);
 }

@@ -39,6 +39,9 @@ struct DecodeRegion {
 };
 DecodeRegion find_decode_region(const onnx::GraphProto& graph, const std::string& output);
 
+// Names read by the nodes of `graph` and of its subgraphs (outer-scope reads included).
+std::unordered_set<std::string> names_read(onnx::GraphProto& graph);
+
 // Removes the nodes at the given ascending positions.
 void remove_nodes(onnx::GraphProto& graph, const std::vector<int>& positions);
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "onnx/decode_graph.hpp"
+#include "onnx/decode_record.hpp"
 #include "onnx/onnx_graph.hpp"
 #include "onnx/onnx_proto.hpp"
 #include "onnx/onnx_tensor.hpp"
@@ -20,11 +21,14 @@
 
 namespace palettize {
 
+using onnx_io::DecodeRecord;
+using onnx_io::PalettizedRecord;
 using onnx_io::DecodeRegion;
+using onnx_io::kOnnxRecordsKey;
+using onnx_io::kOnnxVersionKey;
 
 namespace {
 
-constexpr std::string_view kOnnxRecordsKey = "palettize.onnx";
 constexpr int64_t kMinOpset = 7;
 
 // Where a dense tensor lives, and the converted bytes when the model stored it in typed fields.
@@ -57,8 +61,9 @@ struct OnnxModel::Impl {
   std::vector<Location> locations;
   std::unordered_set<std::string> names;
   int64_t name_counter = 0;
-  std::vector<ContainerEntry> entries;                // palettized tensors, by key
-  std::map<std::string, nlohmann::json> records;      // key -> {"output","kind","node","parts"}
+  std::vector<PalettizedRecord> palettized;          // tensors stored as decode subgraphs
+  // Per graph: small constants decode subgraphs share (decode_graph.hpp).
+  std::map<const onnx::GraphProto*, std::map<std::string, std::string>> shared_constants;
 
   void init();
   void read_palettize_metadata();
@@ -66,7 +71,7 @@ struct OnnxModel::Impl {
   void collect_dense_tensors();
   std::string reserve(const std::string& preferred);
   std::size_t dense_index(std::string_view key) const;
-  const ContainerEntry& entry(std::string_view key) const;
+  const PalettizedRecord& record(std::string_view key) const;
   onnx::GraphProto& graph_holding(const std::string& initializer_name, std::string_view key);
   void write_metadata();
 };
@@ -83,38 +88,23 @@ void OnnxModel::Impl::init() {
 
 void OnnxModel::Impl::read_palettize_metadata() {
   const Metadata metadata = read_metadata(model);
-  entries = parse_container_metadata(metadata, label);
-  const auto it = metadata.find(std::string(kOnnxRecordsKey));
-  if (entries.empty()) {
-    check(it == metadata.end(), "ONNX model ", label, " has ", kOnnxRecordsKey, " metadata but no palettize.tensors");
-    return;
-  }
-  check(it != metadata.end(), "ONNX model ", label, " lists palettized tensors but has no ", kOnnxRecordsKey,
+  const auto version = metadata.find(std::string(kOnnxVersionKey));
+  const auto records = metadata.find(std::string(kOnnxRecordsKey));
+  if (version == metadata.end() && records == metadata.end()) return;
+  check(version != metadata.end() && version->second == "1", "ONNX model ", label, " has palettize metadata of ",
+        version == metadata.end() ? std::string("no version") : "version " + version->second,
+        "; this palettize reads version 1");
+  check(records != metadata.end(), "ONNX model ", label, " has ", kOnnxVersionKey, " but no ", kOnnxRecordsKey,
         " metadata");
-  nlohmann::json json = nlohmann::json::parse(it->second, nullptr, false);
-  check(json.is_object(), "ONNX model ", label, ": ", kOnnxRecordsKey, " is not a JSON object");
-  for (const ContainerEntry& e : entries) {
-    check(json.contains(e.name), "ONNX model ", label, ": ", kOnnxRecordsKey, " has no record for ", e.name);
-    const nlohmann::json& r = json[e.name];
-    check(r.is_object() && r.value("output", nlohmann::json()).is_string() && r.contains("kind") &&
-              r.value("parts", nlohmann::json()).is_object(),
-          "ONNX model ", label, ": malformed ", kOnnxRecordsKey, " record for ", e.name);
-    for (const auto& [suffix, name] : r["parts"].items())
-      check(name.is_string(), "ONNX model ", label, ": part ", suffix, " of ", e.name, " is not named by a string");
-    check(r["parts"].contains(std::string(kIndicesSuffix)), "ONNX model ", label, ": no indices recorded for ",
-          e.name);
-    records[e.name] = r;
-  }
+  palettized = onnx_io::records_from_metadata(records->second, label);
 }
 
 // Initializers read by decode subgraphs (LUTs and scales are float initializers, but not dense weights).
 std::unordered_set<std::string> OnnxModel::Impl::decode_initializer_names() {
   std::unordered_set<std::string> result;
-  for (const ContainerEntry& e : entries) {
-    const nlohmann::json& r = records.at(e.name);
-    const DecodeRegion region =
-        onnx_io::find_decode_region(graph_holding(r["parts"][std::string(kIndicesSuffix)].get<std::string>(), e.name),
-        r["output"].get<std::string>());
+  for (const PalettizedRecord& r : palettized) {
+    const DecodeRecord& d = r.decode;
+    const DecodeRegion region = onnx_io::find_decode_region(graph_holding(d.part(kIndicesSuffix), r.entry.name), d.output);
     result.insert(region.initializers.begin(), region.initializers.end());
   }
   return result;
@@ -159,14 +149,14 @@ std::string OnnxModel::Impl::reserve(const std::string& preferred) {
 std::size_t OnnxModel::Impl::dense_index(std::string_view key) const {
   for (std::size_t i = 0; i < tensors.size(); ++i)
     if (tensors[i].key == key) return i;
-  for (const ContainerEntry& e : entries)
-    check(e.name != key, "ONNX tensor ", key, " in ", label, " is already palettized");
+  for (const PalettizedRecord& r : palettized)
+    check(r.entry.name != key, "ONNX tensor ", key, " in ", label, " is already palettized");
   fail("ONNX model ", label, " has no dense float tensor ", key);
 }
 
-const ContainerEntry& OnnxModel::Impl::entry(std::string_view key) const {
-  for (const ContainerEntry& e : entries)
-    if (e.name == key) return e;
+const PalettizedRecord& OnnxModel::Impl::record(std::string_view key) const {
+  for (const PalettizedRecord& r : palettized)
+    if (r.entry.name == key) return r;
   fail("ONNX model ", label, " has no palettized tensor ", key);
 }
 
@@ -184,11 +174,9 @@ void OnnxModel::Impl::write_metadata() {
   auto* props = model.mutable_metadata_props();
   for (int i = props->size() - 1; i >= 0; --i)
     if (props->Get(i).key().rfind("palettize.", 0) == 0) props->DeleteSubrange(i, 1);
-  if (entries.empty()) return;
-  Metadata added = container_metadata({}, entries);
-  nlohmann::json all = nlohmann::json::object();
-  for (const auto& [key, record] : records) all[key] = record;
-  added[std::string(kOnnxRecordsKey)] = all.dump();
+  if (palettized.empty()) return;
+  const Metadata added{{std::string(kOnnxVersionKey), "1"},
+                       {std::string(kOnnxRecordsKey), onnx_io::records_to_metadata(palettized)}};
   for (const auto& [key, value] : added) {
     onnx::StringStringEntryProto* p = props->Add();
     p->set_key(key);
@@ -237,16 +225,17 @@ void OnnxModel::replace_with_palettized(std::string_view key, const PalettizedTe
         dtype_name(tensor.view.dtype), " ", shape_to_string(tensor.view.shape));
   ContainerEntry entry = make_container_entry(tensor.key, tensor.view.dtype, tensor.view.shape, palettized.spec);
   const std::vector<NamedTensor> parts = encode_palettized(entry, palettized);
-  onnx_io::DecodeSubgraph sub = onnx_io::build_decode_subgraph(
-      entry, parts, tensor.name, m.opset, [&m](const std::string& preferred) { return m.reserve(preferred); });
-
   Location& loc = m.locations[index];
   onnx::GraphProto& graph = *loc.graph;
-  nlohmann::json record{{"output", tensor.name}, {"kind", tensor.kind}, {"parts", sub.part_names}};
+  const onnx_io::GraphContext context{m.opset, [&m](const std::string& preferred) { return m.reserve(preferred); },
+                                      &m.shared_constants[&graph]};
+  onnx_io::DecodeSubgraph sub = onnx_io::build_decode_subgraph(entry, parts, tensor.name, context);
+
+  DecodeRecord record{tensor.name, tensor.kind, "", sub.part_names};
   if (loc.constant) {
     const int position = onnx_io::index_of_node(graph, loc.constant);
     check(position >= 0, "internal: Constant node of ", key, " not found");
-    if (!loc.constant->name().empty()) record["node"] = loc.constant->name();
+    record.node_name = loc.constant->name();
     graph.mutable_node()->DeleteSubrange(position, 1);
     onnx_io::insert_nodes(graph, position, std::move(sub.nodes));
   } else {
@@ -257,28 +246,27 @@ void OnnxModel::replace_with_palettized(std::string_view key, const PalettizedTe
 
   m.tensors.erase(m.tensors.begin() + static_cast<std::ptrdiff_t>(index));
   m.locations.erase(m.locations.begin() + static_cast<std::ptrdiff_t>(index));
-  m.records[entry.name] = std::move(record);
-  m.entries.push_back(std::move(entry));
+  m.palettized.push_back(PalettizedRecord{std::move(entry), std::move(record)});
   m.write_metadata();
 }
 
 std::vector<std::string> OnnxModel::palettized_keys() const {
   std::vector<std::string> keys;
-  for (const ContainerEntry& e : impl_->entries) keys.push_back(e.name);
+  for (const PalettizedRecord& r : impl_->palettized) keys.push_back(r.entry.name);
   return keys;
 }
 
 PalettizedTensor OnnxModel::palettized_tensor(std::string_view key) const {
   Impl& m = *impl_;
-  const ContainerEntry& entry = m.entry(key);
-  const nlohmann::json& parts = m.records.at(entry.name)["parts"];
+  const ContainerEntry& entry = m.record(key).entry;
+  const DecodeRecord& record = m.record(key).decode;
   std::map<std::string, TensorDecl> declared;
   for (const TensorDecl& decl : container_parts(entry)) declared.emplace(decl.name, decl);
 
   const TensorLookup lookup = [&](const std::string& part_name) -> std::optional<TensorView> {
     const std::string suffix = part_name.substr(entry.name.size());
-    if (!parts.contains(suffix) || !declared.count(part_name)) return std::nullopt;
-    const std::string stored = parts[suffix].get<std::string>();
+    if (!declared.count(part_name)) return std::nullopt;
+    const std::string stored = record.part(suffix);
     const onnx::TensorProto* proto = onnx_io::find_initializer(m.graph_holding(stored, key), stored);
     check(proto->has_raw_data(), "ONNX model ", m.label, ": ", stored, " (", part_name, ") has no raw_data");
     const TensorDecl& decl = declared.at(part_name);
@@ -294,21 +282,23 @@ PalettizedTensor OnnxModel::palettized_tensor(std::string_view key) const {
 
 void OnnxModel::decompress() {
   Impl& m = *impl_;
-  for (const ContainerEntry& e : std::vector<ContainerEntry>(m.entries)) {
-    const nlohmann::json& record = m.records.at(e.name);
-    const std::string output = record["output"].get<std::string>();
-    const Tensor dense = decode(palettized_tensor(e.name));
-    onnx::GraphProto& graph = m.graph_holding(record["parts"][std::string(kIndicesSuffix)].get<std::string>(), e.name);
-    const DecodeRegion region = onnx_io::find_decode_region(graph, output);
+  for (const PalettizedRecord& r : m.palettized) {
+    const DecodeRecord& record = r.decode;
+    const Tensor dense = decode(palettized_tensor(r.entry.name));
+    onnx::GraphProto& graph = m.graph_holding(record.part(kIndicesSuffix), r.entry.name);
+    const DecodeRegion region = onnx_io::find_decode_region(graph, record.output);
     onnx_io::remove_nodes(graph, region.nodes);
+    // Constants shared with other decode subgraphs stay until the last one is gone.
+    const std::unordered_set<std::string> still_read = onnx_io::names_read(graph);
     for (const std::string& name : region.initializers)
-      onnx_io::remove_initializer(graph, onnx_io::find_initializer(graph, name));
-    onnx::TensorProto tensor = onnx_io::make_tensor(output, onnx_io::onnx_type_of(dense.dtype), dense.shape, dense.data);
-    if (record["kind"] == "Constant") {
+      if (!still_read.count(name)) onnx_io::remove_initializer(graph, onnx_io::find_initializer(graph, name));
+    onnx::TensorProto tensor =
+        onnx_io::make_tensor(record.output, onnx_io::onnx_type_of(dense.dtype), dense.shape, dense.data);
+    if (record.kind == "Constant") {
       onnx::NodeProto node;
       node.set_op_type("Constant");
-      if (record.contains("node")) node.set_name(record["node"].get<std::string>());
-      node.add_output(output);
+      node.set_name(record.node_name);
+      node.add_output(record.output);
       onnx::AttributeProto* value = node.add_attribute();
       value->set_name("value");
       value->set_type(onnx::AttributeProto::TENSOR);
@@ -320,8 +310,8 @@ void OnnxModel::decompress() {
       *graph.add_initializer() = std::move(tensor);
     }
   }
-  m.entries.clear();
-  m.records.clear();
+  m.palettized.clear();
+  m.shared_constants.clear();
   m.write_metadata();
   m.collect_dense_tensors();
 }
