@@ -236,6 +236,8 @@ TEST_P(CliSignals, InterruptedCompressLeavesNoPartialFile) {
                                      "--spec", R"({"n_bits":8,"cluster_dim":2})", "--threads", "1"},
                                     streams.string() + ".out", streams.string() + ".err");
   for (int i = 0; i < 60000 && !has_temporary_file(dir); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // The file is registered for cleanup right after it is created; let that happen before the signal.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ::kill(pid, signal_number);
   const RunResult run = wait_palettize(pid, streams.string() + ".out", streams.string() + ".err");
   if (run.exit_code == 0) {
