@@ -11,8 +11,12 @@ namespace {
 
 constexpr float kFp16Max = 65504.0f;
 
-// Centroids (k_eff x cd) -> a LUT of 2^n rows, the missing rows repeating the last centroid (§3.5), each
-// entry rounded to the weight dtype as the reference casts centroids to the weight dtype.
+// Nearest entry of a non-decreasing scalar LUT; among equal entries the lowest index.
+std::vector<uint8_t> nearest_scalar_entries(const std::vector<double>& values, const std::vector<float>& lut);
+
+}  // namespace
+
+// The reference casts centroids to the weight dtype, so LUT entries are rounded to it.
 std::vector<float> padded_lut(const std::vector<double>& centroids, int64_t cd, int64_t lut_rows, DType dtype) {
   const int64_t rows = static_cast<int64_t>(centroids.size()) / cd;
   std::vector<float> lut(static_cast<std::size_t>(lut_rows * cd));
@@ -32,6 +36,19 @@ void quantize_lut_in_place(EncodedBlock& encoded, const QuantizationSpec& qspec,
     encoded.lut[i] = round_to_dtype(dtype, dequantize_lut_code(encoded.codes[i], encoded.qparams, qspec));
   }
 }
+
+EncodedBlock encode_distinct_values(const DistinctValues& distinct, const PalettizationSpec& spec, DType dtype,
+                                    std::vector<uint8_t>& nearest) {
+  const ScalarClustering clusters =
+      cluster_1d_optimal(distinct.values, distinct.weights, static_cast<int>(spec.lut_size()));
+  EncodedBlock encoded;
+  encoded.lut = padded_lut(clusters.centroids, 1, spec.lut_size(), dtype);
+  if (spec.lut_qspec) quantize_lut_in_place(encoded, *spec.lut_qspec, dtype);
+  nearest = nearest_scalar_entries(distinct.values, encoded.lut);
+  return encoded;
+}
+
+namespace {
 
 // Nearest entry of a non-decreasing scalar LUT; among equal entries the lowest index.
 std::vector<uint8_t> nearest_scalar_entries(const std::vector<double>& values, const std::vector<float>& lut) {
@@ -62,14 +79,8 @@ EncodedBlock encode_scalar_block(BlockData& block, const PalettizationSpec& spec
     if (in_fp16_range) apply_fast_mode_rounding(block.values, options.rounding_precision);
   }
   const DistinctValues distinct = reduce_to_distinct(block.values, block.sensitivities);
-  const ScalarClustering clusters =
-      cluster_1d_optimal(distinct.values, distinct.weights, static_cast<int>(spec.lut_size()));
-
-  EncodedBlock encoded;
-  encoded.lut = padded_lut(clusters.centroids, 1, spec.lut_size(), dtype);
-  if (spec.lut_qspec) quantize_lut_in_place(encoded, *spec.lut_qspec, dtype);
-
-  const std::vector<uint8_t> nearest = nearest_scalar_entries(distinct.values, encoded.lut);
+  std::vector<uint8_t> nearest;
+  EncodedBlock encoded = encode_distinct_values(distinct, spec, dtype, nearest);
   encoded.labels.resize(distinct.inverse.size());
   for (std::size_t i = 0; i < distinct.inverse.size(); ++i) encoded.labels[i] = nearest[distinct.inverse[i]];
   return encoded;

@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "palettize/clustering.hpp"
 #include "palettize/dtype.hpp"
 #include "palettize/engine.hpp"
 #include "palettize/lut_quant.hpp"
@@ -23,6 +24,15 @@ struct EncodedBlock {
   LutQuantParams qparams;            // only with lut_qspec
   std::vector<uint8_t> labels;       // one per item
 };
+
+// Shared steps of the scalar encoders.
+// Centroids (k_eff x cd) -> 2^n LUT rows (missing rows repeat the last centroid, §3.5), rounded to `dtype`.
+std::vector<float> padded_lut(const std::vector<double>& centroids, int64_t cd, int64_t lut_rows, DType dtype);
+// Replaces the LUT by its quantized-then-dequantized entries and records codes and parameters.
+void quantize_lut_in_place(EncodedBlock& encoded, const QuantizationSpec& qspec, DType dtype);
+// LUT entries for sorted distinct values (nearest final entry; among equal entries the lowest index).
+EncodedBlock encode_distinct_values(const DistinctValues& distinct, const PalettizationSpec& spec, DType dtype,
+                                    std::vector<uint8_t>& nearest);
 
 EncodedBlock encode_block(BlockData block, const PalettizationSpec& spec, DType dtype,
                           const PalettizeOptions& options, uint64_t block_seed);

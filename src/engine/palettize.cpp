@@ -8,6 +8,7 @@
 
 #include "blocking/blocking.hpp"
 #include "engine/block_codec.hpp"
+#include "engine/scalar16.hpp"
 #include "palettize/engine.hpp"
 #include "palettize/error.hpp"
 
@@ -26,16 +27,16 @@ void check_input(const TensorView& weight, std::span<const float> sensitivities)
   }
 }
 
-// All weights as float32, refusing NaN and infinities: a LUT cannot represent them faithfully.
-std::vector<float> finite_weights(const TensorView& weight) {
-  std::vector<float> values = to_f32(weight);
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (!std::isfinite(values[i])) {
-      fail("weight of shape ", shape_to_string(weight.shape), " holds ", values[i], " at element ", i,
+// Refuses NaN and infinities (a LUT cannot represent them faithfully), naming the first one.
+void check_finite(const TensorView& weight) {
+  const auto count = static_cast<std::size_t>(weight.numel());
+  for (std::size_t i = 0; i < count; ++i) {
+    const float value = load_as_f32(weight.dtype, weight.data.data(), i);
+    if (!std::isfinite(value)) {
+      fail("weight of shape ", shape_to_string(weight.shape), " holds ", value, " at element ", i,
            "; NaN and infinite weights cannot be palettized");
     }
   }
-  return values;
 }
 
 void check_sensitivities(std::span<const float> sensitivities) {
@@ -86,6 +87,7 @@ void scatter_block(const BlockLayout& layout, const BlockRect& rect, int64_t b, 
     out.lut_scale[b] = encoded.qparams.scale;
     if (!out.lut_zero_point.empty()) out.lut_zero_point[b] = encoded.qparams.zero_point;
   }
+  if (encoded.labels.empty()) return;  // the encoder wrote its indices in place
   std::size_t label = 0;
   for (int64_t o = rect.o_begin; o < rect.o_end; ++o) {
     for (int64_t r = rect.r_begin; r < rect.r_end; ++r) out.indices[o * layout.rest() + r] = encoded.labels[label++];
@@ -145,19 +147,22 @@ PalettizedTensor palettize(const TensorView& weight, const PalettizationSpec& sp
   check_input(weight, sensitivities);
   check_sensitivities(sensitivities);
   const BlockLayout layout(weight.shape, spec);
-  const std::vector<float> values = finite_weights(weight);
+  check_finite(weight);
 
   PalettizedTensor out = empty_result(weight, spec, layout);
-  std::vector<float> scales;
+  const bool from_patterns = uses_16bit_patterns(weight.dtype, spec, options);
+  std::vector<float> values, scales;
+  if (!from_patterns) values = to_f32(weight);
   if (spec.enable_per_channel_scale) scales = out.channel_scale = channel_scales(values, layout.output_channels());
 
+  auto encode_one = [&](int64_t b) {
+    const BlockRect rect = layout.block(b);
+    if (from_patterns) return encode_16bit_block(weight, layout, rect, sensitivities, spec, out.indices);
+    return encode_block(gather_block(layout, rect, values, scales, sensitivities), spec, weight.dtype, options,
+                        block_seed(options.seed, b));
+  };
   auto encode_range = [&](const tbb::blocked_range<int64_t>& range) {
-    for (int64_t b = range.begin(); b != range.end(); ++b) {
-      const BlockRect rect = layout.block(b);
-      EncodedBlock encoded = encode_block(gather_block(layout, rect, values, scales, sensitivities), spec,
-                                          weight.dtype, options, block_seed(options.seed, b));
-      scatter_block(layout, rect, b, encoded, out);
-    }
+    for (int64_t b = range.begin(); b != range.end(); ++b) scatter_block(layout, layout.block(b), b, encode_one(b), out);
   };
   tbb::task_arena arena(threads);
   arena.execute([&] { tbb::parallel_for(tbb::blocked_range<int64_t>(0, layout.num_blocks(), 1), encode_range); });
