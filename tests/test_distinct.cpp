@@ -101,7 +101,7 @@ TEST(ReduceToDistinct, EmptyBlockGivesNothing) {
 }
 
 TEST(ReduceToDistinct, HistogramAndSortAgreeOnFp16Blocks) {
-  for (const std::size_t n : {1u, 5u, 63u, 64u, 1000u, 4096u, 40000u}) {
+  for (const std::size_t n : {1u, 5u, 63u, 64u, 1000u, 4096u, 40003u}) {
     const std::vector<float> x = fp16_block(n, static_cast<uint32_t>(n));
     const std::vector<float> s = random_sensitivities(n, static_cast<uint32_t>(n) + 1);
     for (const bool weighted : {false, true}) {
@@ -110,6 +110,7 @@ TEST(ReduceToDistinct, HistogramAndSortAgreeOnFp16Blocks) {
       const DistinctValues by_histogram = reduce_to_distinct_using(x, sens, DistinctMethod::kHistogram);
       const DistinctValues by_sort = reduce_to_distinct_using(x, sens, DistinctMethod::kSort);
       expect_identical(by_histogram, by_sort);
+      expect_identical(by_histogram, reduce_to_distinct_using(x, sens, DistinctMethod::kHistogram, false));
       expect_identical(by_histogram, reference_distinct(x, sens));
       expect_identical(by_histogram, reduce_to_distinct(x, sens));
     }
@@ -122,22 +123,26 @@ TEST(ReduceToDistinct, Fp16EdgeValuesThroughTheHistogram) {
                           0.0f, -0.0f, 1.0f, -1.0f, 1.0f + std::ldexp(1.0f, -10), 3 * tiny};
   const std::vector<float> base = x;
   while (x.size() < 40000) x.insert(x.end(), base.begin(), base.end());
+  x.push_back(-tiny);  // a tail past the last multiple of 8
   const DistinctValues by_histogram = reduce_to_distinct_using(x, {}, DistinctMethod::kHistogram);
   expect_identical(by_histogram, reference_distinct(x, {}));
   expect_identical(by_histogram, reduce_to_distinct_using(x, {}, DistinctMethod::kSort));
+  expect_identical(by_histogram, reduce_to_distinct_using(x, {}, DistinctMethod::kHistogram, false));
 }
 
 TEST(ReduceToDistinct, BFloatBlocksUseTheHistogramToo) {
   // Values bf16 holds but fp16 does not (beyond the fp16 range, or too small).
   std::mt19937 rng(7);
   std::uniform_int_distribution<int> exponent(-100, 100);
-  std::vector<float> x(40000);
+  std::vector<float> x(40005);
   for (float& v : x) v = bf16_to_f32(f32_to_bf16(std::ldexp(1.2345f, exponent(rng)) * (rng() % 2 ? 1.0f : -1.0f)));
   x[17] = -0.0f;
+  x[40004] = 0.0f;
   const std::vector<float> s = random_sensitivities(x.size(), 3);
   const DistinctValues by_histogram = reduce_to_distinct_using(x, s, DistinctMethod::kHistogram);
   expect_identical(by_histogram, reference_distinct(x, s));
   expect_identical(by_histogram, reduce_to_distinct_using(x, s, DistinctMethod::kSort));
+  expect_identical(by_histogram, reduce_to_distinct_using(x, s, DistinctMethod::kHistogram, false));
 }
 
 TEST(ReduceToDistinct, ArbitraryFloatsAreSorted) {
@@ -155,9 +160,31 @@ TEST(ReduceToDistinct, ArbitraryFloatsAreSorted) {
 }
 
 TEST(ReduceToDistinct, ALargeBlockWithOneNonFp16ValueFallsBackCorrectly) {
-  std::vector<float> x = fp16_block(50000, 5);
-  x[49999] = 0.1f;  // not an fp16 value: the histogram attempt must give up and sort instead
-  expect_identical(reduce_to_distinct(x), reference_distinct(x, {}));
+  for (const std::size_t odd : {0u, 3000u, 49999u}) {  // in the first vector, in the middle, in the tail
+    std::vector<float> x = fp16_block(49999 + 1, 5);
+    x[odd] = 0.1f;  // neither fp16 nor bf16: the histogram attempts must give up and sort instead
+    for (const bool simd : {true, false}) {
+      expect_identical(reduce_to_distinct_using(x, {}, DistinctMethod::kAuto, simd), reference_distinct(x, {}));
+    }
+  }
+}
+
+TEST(ReduceToDistinct, Fp16SubnormalsAndBFloatLookalikes) {
+  // bf16-exact values that fp16 holds too, then a tiny one only bf16 holds: the block is bf16, not fp16.
+  std::vector<float> x = {0.5f, -2.0f, 3.0f, 0.0f};
+  while (x.size() < 40000) x.push_back(static_cast<float>(static_cast<int>(x.size() % 97) - 48));
+  x.push_back(std::ldexp(1.0f, -30));
+  for (const bool simd : {true, false}) {
+    expect_identical(reduce_to_distinct_using(x, {}, DistinctMethod::kHistogram, simd), reference_distinct(x, {}));
+  }
+  // fp16 subnormals (multiples of 2^-24 below 2^-14) fit fp16 exactly but not bf16 when their mantissa is long.
+  std::vector<float> y;
+  for (int m = -1023; y.size() < 40000; m = m == 1023 ? -1023 : m + 1) y.push_back(std::ldexp(static_cast<float>(m), -24));
+  for (const bool simd : {true, false}) {
+    const DistinctValues d = reduce_to_distinct_using(y, {}, DistinctMethod::kHistogram, simd);
+    EXPECT_EQ(d.values.size(), 2047u);
+    expect_identical(d, reference_distinct(y, {}));
+  }
 }
 
 std::string error_of(const std::vector<float>& x, const std::vector<float>& s, DistinctMethod method) {
@@ -172,6 +199,7 @@ std::string error_of(const std::vector<float>& x, const std::vector<float>& s, D
 TEST(ReduceToDistinct, RejectsNonFiniteValuesNamingTheElement) {
   for (const DistinctMethod method : {DistinctMethod::kAuto, DistinctMethod::kHistogram, DistinctMethod::kSort}) {
     std::vector<float> x(40000, 1.0f);
+    x[39999] = 0.1f;  // neither fp16 nor bf16, so every path is tried
     x[123] = std::numeric_limits<float>::quiet_NaN();
     EXPECT_NE(error_of(x, {}, method).find("element 123 is nan"), std::string::npos) << error_of(x, {}, method);
     x[123] = 1.0f;

@@ -362,7 +362,7 @@ TEST(Kmeans1dDp, RangeCostMatchesADirectComputation) {
 // Layer c of the DP by a plain O(U^2) scan.
 std::vector<double> naive_layer(const RangeCost& cost, std::size_t c, const std::vector<double>& prev) {
   std::vector<double> cur(prev.size(), kInfinity);
-  for (std::size_t i = c; i < prev.size(); ++i) {
+  for (std::size_t i = c; i + RangeCost::kPadding < prev.size(); ++i) {
     for (std::size_t j = c - 1; j < i; ++j) cur[i] = std::min(cur[i], prev[j] + cost(j, i));
   }
   return cur;
@@ -374,9 +374,9 @@ TEST(Kmeans1dDp, EveryLayerMethodMatchesANaiveScan) {
     const RandomBlock b = random_sorted_block(rng, 50 + 20 * trial, trial % 2 == 0);
     const std::size_t n = b.values.size();
     const RangeCost cost(b.values, b.weights);
-    std::vector<double> prev(n + 1, 0.0);
+    std::vector<double> prev(n + 1 + RangeCost::kPadding, 0.0);
     for (std::size_t i = 1; i <= n; ++i) prev[i] = cost(0, i);
-    std::vector<uint32_t> prev_split(n + 1, 0);
+    std::vector<uint32_t> prev_split(n + 2, 0);
     const double total = prev[n];
     for (std::size_t c = 2; c <= 6; ++c) {
       const std::vector<double> expected = naive_layer(cost, c, prev);
@@ -385,10 +385,9 @@ TEST(Kmeans1dDp, EveryLayerMethodMatchesANaiveScan) {
       for (const DpOptions options : {DpOptions{RowMinimaMethod::kDivideConquer, true},
                                       DpOptions{RowMinimaMethod::kDivideConquer, false},
                                       DpOptions{RowMinimaMethod::kSmawk, true}}) {
-        std::vector<double> cur(n + 1, 0.0);
-        std::vector<uint32_t> split(n + 1, 0);
-        solve_layer(cost, c, n, prev.data(), c == 2 ? nullptr : prev_split.data(), n, cur.data(), split.data(),
-                    options);
+        std::vector<double> cur(n + 1 + RangeCost::kPadding, 0.0);
+        std::vector<uint32_t> split(n + 2, 0);
+        solve_layer(cost, c, n, prev.data(), c == 2 ? nullptr : prev_split.data(), cur.data(), split.data(), options);
         for (std::size_t i = c; i <= n; ++i) {
           ASSERT_NEAR(cur[i], expected[i], 1e-12 * total) << "layer " << c << " row " << i;
           ASSERT_NEAR(prev[split[i]] + cost(split[i], i), cur[i], 1e-12 * total);
@@ -441,7 +440,7 @@ TEST(Kmeans1dDp, SmawkAndDivideConquerReachTheSameOptimumOnLargeBlocks) {
 }
 
 TEST(Kmeans1dDp, BacktrackFollowsTheSplitTable) {
-  SplitTable table(3, 6);
+  SplitTable table(3, 6);  // layers 2 and 3, rows 0..6
   table.layer(3)[6] = 4;  // last cluster [4, 6)
   table.layer(2)[4] = 1;  // middle cluster [1, 4)
   EXPECT_EQ(backtrack(table, 6, 3), (std::vector<uint32_t>{0, 1, 4, 6}));

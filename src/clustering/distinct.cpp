@@ -1,19 +1,18 @@
 // Reducing a block to weighted distinct values, and the reference's fast-mode rounding.
 //
-// Large blocks whose values all fit fp16 (or bf16) exactly -- every block of an F16/BF16 checkpoint -- are
-// reduced with a 65 536-bin histogram over the order-preserving 16-bit key: two linear passes, no sort.
-// Other blocks are radix-sorted as (key, element) pairs. Both paths visit the elements of one value in
-// element order, so sensitivity sums are bit-identical whichever path runs.
+// Large blocks whose values all fit fp16 (or bf16) exactly -- every block of an F16/BF16 checkpoint -- take
+// the histogram path (distinct_histogram.cpp). Other blocks are radix-sorted as (key, element) pairs. Both
+// paths visit the elements of one value in element order, so sensitivity sums are bit-identical whichever
+// path runs.
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <utility>
 #include <vector>
 
 #include "clustering/distinct_internal.hpp"
+#include "clustering/float_keys.hpp"
 #include "palettize/clustering.hpp"
 #include "palettize/dtype.hpp"
 #include "palettize/error.hpp"
@@ -21,84 +20,35 @@
 namespace palettize {
 namespace {
 
+using float_keys::KeyKind;
+
 // Below this many elements clearing and scanning 65 536 bins costs more than sorting the pairs.
 constexpr std::size_t kHistogramMinElements = 32768;
-constexpr std::size_t kKeys16 = 65536;
 
-uint32_t float_bits(float x) {
-  uint32_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  return bits;
-}
-
-float float_from_bits(uint32_t bits) {
-  float x;
-  std::memcpy(&x, &bits, sizeof x);
-  return x;
-}
-
-// fp16 bit pattern of a float32 that fp16 represents exactly (-0 as +0); false otherwise (also for NaN/Inf).
-inline bool half_if_exact(uint32_t bits, uint32_t& half) {
-  const uint32_t sign = (bits >> 16) & 0x8000u;
-  const uint32_t magnitude = bits & 0x7FFFFFFFu;
-  if (magnitude >= 0x38800000u) {  // |x| >= 2^-14: the fp16 normal range up to 65504
-    if (magnitude > 0x477FE000u || (magnitude & 0x1FFFu) != 0) return false;
-    half = sign | ((magnitude - 0x38000000u) >> 13);
-    return true;
-  }
-  if (magnitude == 0) {
-    half = 0;
-    return true;
-  }
-  // fp16 subnormals are multiples of 2^-24 below 2^-14; float32 subnormals are far smaller than 2^-24.
-  const uint32_t exponent = magnitude >> 23;
-  if (exponent < 103) return false;
-  const uint32_t shift = 126 - exponent;
-  const uint32_t significand = 0x800000u | (magnitude & 0x7FFFFFu);
-  if ((significand & ((1u << shift) - 1)) != 0) return false;
-  half = sign | (significand >> shift);
-  return true;
-}
-
-// bf16 bit pattern of a finite float32 that bf16 represents exactly (-0 as +0).
-inline bool bfloat_if_exact(uint32_t bits, uint32_t& bfloat) {
-  if ((bits & 0xFFFFu) != 0) return false;
-  bfloat = (bits == 0x80000000u) ? 0 : bits >> 16;
-  return true;
-}
-
-// Sign-magnitude patterns mapped to unsigned keys in the order of their values.
-inline uint32_t ordered_key16(uint32_t pattern) { return (pattern & 0x8000u) ? (~pattern & 0xFFFFu) : (pattern | 0x8000u); }
-inline uint32_t pattern_from_key16(uint32_t key) { return (key & 0x8000u) ? (key & 0x7FFFu) : (~key & 0xFFFFu); }
-inline uint32_t ordered_key32(uint32_t bits) { return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u); }
-inline uint32_t bits_from_key32(uint32_t key) { return (key & 0x80000000u) ? (key & 0x7FFFFFFFu) : ~key; }
-
-enum class KeyKind { kHalf, kBFloat, kFloat };
-
-double value_of_key(KeyKind kind, uint32_t key) {
+uint32_t key_of(KeyKind kind, float x) {
+  const uint32_t bits = float_keys::float_bits(x);
+  uint32_t pattern = 0;
   switch (kind) {
     case KeyKind::kHalf:
-      return f16_to_f32(static_cast<uint16_t>(pattern_from_key16(key)));
+      float_keys::half_if_exact(bits, pattern);
+      return float_keys::ordered_key16(pattern);
     case KeyKind::kBFloat:
-      return bf16_to_f32(static_cast<uint16_t>(pattern_from_key16(key)));
+      float_keys::bfloat_if_exact(bits, pattern);
+      return float_keys::ordered_key16(pattern);
     case KeyKind::kFloat:
-      return float_from_bits(bits_from_key32(key));
+      return float_keys::ordered_key32(bits == 0x80000000u ? 0u : bits);
   }
   return 0;
 }
 
-uint32_t key_of(KeyKind kind, float x) {
-  const uint32_t bits = float_bits(x);
-  uint32_t pattern = 0;
+double value_of_key(KeyKind kind, uint32_t key) {
   switch (kind) {
     case KeyKind::kHalf:
-      half_if_exact(bits, pattern);
-      return ordered_key16(pattern);
+      return f16_to_f32(static_cast<uint16_t>(float_keys::pattern_from_key16(key)));
     case KeyKind::kBFloat:
-      bfloat_if_exact(bits, pattern);
-      return ordered_key16(pattern);
+      return bf16_to_f32(static_cast<uint16_t>(float_keys::pattern_from_key16(key)));
     case KeyKind::kFloat:
-      return ordered_key32(bits == 0x80000000u ? 0u : bits);
+      return float_keys::float_from_bits(float_keys::bits_from_key32(key));
   }
   return 0;
 }
@@ -118,64 +68,12 @@ KeyKind classify(std::span<const float> x) {
   bool all_half = true, all_bfloat = true;
   for (std::size_t e = 0; e < x.size(); ++e) {
     check(std::isfinite(x[e]), "reduce_to_distinct: element ", e, " is ", x[e], " (values must be finite)");
-    const uint32_t bits = float_bits(x[e]);
+    const uint32_t bits = float_keys::float_bits(x[e]);
     uint32_t pattern = 0;
-    all_half = all_half && half_if_exact(bits, pattern);
-    all_bfloat = all_bfloat && bfloat_if_exact(bits, pattern);
+    all_half = all_half && float_keys::half_if_exact(bits, pattern);
+    all_bfloat = all_bfloat && float_keys::bfloat_if_exact(bits, pattern);
   }
   return all_half ? KeyKind::kHalf : (all_bfloat ? KeyKind::kBFloat : KeyKind::kFloat);
-}
-
-// Per-thread bins, reused across blocks so that per-block work allocates nothing but the result.
-struct Bins {
-  std::vector<uint32_t> count = std::vector<uint32_t>(kKeys16);
-  std::vector<double> weight = std::vector<double>(kKeys16);
-};
-Bins& thread_bins() {
-  thread_local Bins bins;
-  return bins;
-}
-
-// Writes each element's key into `inverse`, counts keys and sums sensitivities. With kHalf it gives up
-// (returns false) at the first element fp16 cannot hold.
-template <KeyKind kKind>
-bool fill_bins(std::span<const float> x, std::span<const float> sensitivities, Bins& bins,
-               std::vector<uint32_t>& inverse) {
-  std::fill(bins.count.begin(), bins.count.end(), 0u);
-  if (!sensitivities.empty()) std::fill(bins.weight.begin(), bins.weight.end(), 0.0);
-  uint32_t* count = bins.count.data();
-  for (std::size_t e = 0; e < x.size(); ++e) {
-    uint32_t pattern = 0;
-    if constexpr (kKind == KeyKind::kHalf) {
-      if (!half_if_exact(float_bits(x[e]), pattern)) return false;
-    } else {
-      bfloat_if_exact(float_bits(x[e]), pattern);
-    }
-    const uint32_t key = ordered_key16(pattern);
-    inverse[e] = key;
-    ++count[key];
-  }
-  if (!sensitivities.empty()) {
-    double* weight = bins.weight.data();
-    for (std::size_t e = 0; e < x.size(); ++e) weight[inverse[e]] += sensitivities[e];
-  }
-  return true;
-}
-
-// Turns filled bins into the distinct values (ascending keys) and maps every element's key to its value.
-void distinct_from_bins(KeyKind kind, bool weighted, Bins& bins, DistinctValues& out) {
-  uint32_t distinct = 0;
-  for (std::size_t key = 0; key < kKeys16; ++key) distinct += bins.count[key] != 0;
-  out.values.reserve(distinct);
-  out.weights.reserve(distinct);
-  uint32_t id = 0;
-  for (std::size_t key = 0; key < kKeys16; ++key) {
-    if (bins.count[key] == 0) continue;
-    out.values.push_back(value_of_key(kind, static_cast<uint32_t>(key)));
-    out.weights.push_back(weighted ? bins.weight[key] : static_cast<double>(bins.count[key]));
-    bins.count[key] = id++;
-  }
-  for (uint32_t& entry : out.inverse) entry = bins.count[entry];
 }
 
 // LSD radix sort of (key << 32 | element) pairs on the key bits [32, 32 + key_bits), kDigitBits per pass.
@@ -233,25 +131,16 @@ void distinct_by_sorting(KeyKind kind, std::span<const float> x, std::span<const
 namespace distinct_detail {
 
 DistinctValues reduce_to_distinct_using(std::span<const float> x, std::span<const float> sensitivities,
-                                        DistinctMethod method) {
+                                        DistinctMethod method, bool allow_simd) {
   check(x.size() < std::numeric_limits<uint32_t>::max(), "reduce_to_distinct: a block of ", x.size(),
         " elements is more than 32-bit indices can address");
   validate_sensitivities(x, sensitivities);
   DistinctValues out;
-  out.inverse.resize(x.size());
-  const bool weighted = !sensitivities.empty();
   const bool histogram = method == DistinctMethod::kHistogram ||
                          (method == DistinctMethod::kAuto && x.size() >= kHistogramMinElements);
-  if (histogram && fill_bins<KeyKind::kHalf>(x, sensitivities, thread_bins(), out.inverse)) {
-    distinct_from_bins(KeyKind::kHalf, weighted, thread_bins(), out);
-    return out;
-  }
+  if (histogram && reduce_by_histogram(x, sensitivities, out, allow_simd)) return out;
   const KeyKind kind = classify(x);
-  if (histogram && kind == KeyKind::kBFloat) {
-    fill_bins<KeyKind::kBFloat>(x, sensitivities, thread_bins(), out.inverse);
-    distinct_from_bins(KeyKind::kBFloat, weighted, thread_bins(), out);
-    return out;
-  }
+  out.inverse.resize(x.size());
   distinct_by_sorting(kind, x, sensitivities, out);
   return out;
 }

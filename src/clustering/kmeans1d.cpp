@@ -14,7 +14,10 @@ namespace palettize {
 namespace kmeans1d_detail {
 
 RangeCost::RangeCost(std::span<const double> values, std::span<const double> weights)
-    : weight_(values.size() + 1, 0.0), first_(values.size() + 1, 0.0), second_(values.size() + 1, 0.0) {
+    : n_values_(values.size()),
+      weight_(values.size() + 1 + kPadding, 0.0),
+      first_(values.size() + 1 + kPadding, 0.0),
+      second_(values.size() + 1 + kPadding, 0.0) {
   const std::size_t n = values.size();
   double total_weight = 0, weighted_offset = 0, plain_offset = 0;
   for (std::size_t i = 0; i < n; ++i) {
@@ -33,52 +36,14 @@ RangeCost::RangeCost(std::span<const double> values, std::span<const double> wei
     first_[i + 1] = first_[i] + wy;
     second_[i + 1] = second_[i] + wy * y;
   }
+  for (std::size_t i = n + 1; i < weight_.size(); ++i) {
+    weight_[i] = weight_[n];
+    first_[i] = first_[n];
+    second_[i] = second_[n];
+  }
 }
 
 namespace {
-
-// Lower bound on the leftmost split of row i in layer c: the split of layer c-1 at the same row (or the
-// nearest solved row before it, as the splits are non-decreasing in the row).
-struct LayerBounds {
-  std::size_t c;
-  const uint32_t* prev_split;
-  std::size_t prev_row_end;
-  std::size_t lower(std::size_t row) const {
-    if (prev_split == nullptr) return c - 1;
-    return std::max<std::size_t>(c - 1, prev_split[std::min(row, prev_row_end)]);
-  }
-};
-
-// Divide and conquer on the middle row of [row_lo, row_hi], whose split lies in [col_lo, col_hi].
-class DivideConquerLayer {
- public:
-  DivideConquerLayer(const RangeCost& cost, const double* prev, const LayerBounds& bounds, double* cur,
-                     uint32_t* split, bool allow_simd)
-      : cost_(cost), prev_(prev), bounds_(bounds), cur_(cur), split_(split), allow_simd_(allow_simd) {}
-
-  void solve(std::size_t row_lo, std::size_t row_hi, std::size_t col_lo, std::size_t col_hi) {
-    while (row_lo <= row_hi) {
-      const std::size_t mid = row_lo + (row_hi - row_lo) / 2;
-      const std::size_t hi = std::min(col_hi, mid - 1);
-      // The layer bound can exceed the D&C bound only through rounding; the D&C bound then wins.
-      const std::size_t lo = std::min(std::max(col_lo, bounds_.lower(mid)), hi);
-      const SplitChoice choice = best_split(cost_, prev_, mid, lo, hi, allow_simd_);
-      cur_[mid] = choice.value;
-      split_[mid] = choice.split;
-      if (mid > row_lo) solve(row_lo, mid - 1, col_lo, choice.split);
-      row_lo = mid + 1;
-      col_lo = choice.split;
-    }
-  }
-
- private:
-  const RangeCost& cost_;
-  const double* prev_;
-  LayerBounds bounds_;
-  double* cur_;
-  uint32_t* split_;
-  bool allow_simd_;
-};
 
 void solve_layer_smawk(const RangeCost& cost, std::size_t c, std::size_t row_begin, std::size_t row_end,
                        const double* prev, double* cur, uint32_t* split) {
@@ -96,51 +61,44 @@ void solve_layer_smawk(const RangeCost& cost, std::size_t c, std::size_t row_beg
   }
 }
 
-void solve_rows(const RangeCost& cost, std::size_t c, std::size_t row_begin, std::size_t row_end,
-                const double* prev, const uint32_t* prev_split, std::size_t prev_row_end, double* cur,
-                uint32_t* split, const DpOptions& options) {
+void solve_rows(const RangeCost& cost, const LayerTask& task, const DpOptions& options) {
   if (options.method == RowMinimaMethod::kSmawk) {
-    solve_layer_smawk(cost, c, row_begin, row_end, prev, cur, split);
-    return;
+    solve_layer_smawk(cost, task.c, task.row_begin, task.row_end, task.prev, task.cur, task.split);
+    task.split[task.row_end + 1] = task.split[task.row_end];
+  } else {
+    solve_rows_divide_conquer(cost, task, options.allow_simd);
   }
-  const LayerBounds bounds{c, prev_split, prev_row_end};
-  DivideConquerLayer(cost, prev, bounds, cur, split, options.allow_simd).solve(row_begin, row_end, c - 1, row_end - 1);
 }
 
 }  // namespace
 
 void solve_layer(const RangeCost& cost, std::size_t c, std::size_t row_end, const double* prev,
-                 const uint32_t* prev_split, std::size_t prev_row_end, double* cur, uint32_t* split,
-                 const DpOptions& options) {
-  solve_rows(cost, c, c, row_end, prev, prev_split, prev_row_end, cur, split, options);
+                 const uint32_t* prev_split, double* cur, uint32_t* split, const DpOptions& options) {
+  const std::vector<uint32_t> layer_one_splits(prev_split ? 0 : row_end + 1, 0);
+  solve_rows(cost, {c, c, row_end, prev, prev_split ? prev_split : layer_one_splits.data(), cur, split}, options);
 }
 
 std::vector<double> run_dp(const RangeCost& cost, std::size_t k, SplitTable* table, const DpOptions& options) {
   const std::size_t n = cost.size();
-  std::vector<double> prev(n + 1, 0.0), cur(n + 1, 0.0);
-  std::vector<uint32_t> rolling_prev, rolling_cur;
-  if (table == nullptr) {
-    rolling_prev.assign(n + 1, 0);
-    rolling_cur.assign(n + 1, 0);
-  }
+  std::vector<double> prev(n + 1 + RangeCost::kPadding, 0.0), cur(n + 1 + RangeCost::kPadding, 0.0);
+  // Layer 1 splits (all 0) and, without a table, the splits of the last two layers.
+  std::vector<uint32_t> rolling_prev(n + 2, 0), rolling_cur(table ? 0 : n + 2, 0);
   std::vector<double> costs(k, std::numeric_limits<double>::quiet_NaN());
   for (std::size_t i = 1; i <= n; ++i) prev[i] = cost(0, i);
   costs[0] = prev[n];
 
-  const uint32_t* prev_split = nullptr;
-  std::size_t prev_row_end = n;
+  const uint32_t* prev_split = rolling_prev.data();
   for (std::size_t c = 2; c <= k; ++c) {
     // With a table only the rows an optimal k-partition passes through matter: c clusters must leave at
     // least k - c values for the rest, and the last layer needs row U alone.
     const std::size_t row_end = table ? n - (k - c) : n;
     const std::size_t row_begin = (table && c == k) ? n : c;
     uint32_t* split = table ? table->layer(c) : rolling_cur.data();
-    solve_rows(cost, c, row_begin, row_end, prev.data(), prev_split, prev_row_end, cur.data(), split, options);
+    solve_rows(cost, {c, row_begin, row_end, prev.data(), prev_split, cur.data(), split}, options);
     if (row_end == n) costs[c - 1] = cur[n];
     std::swap(prev, cur);
     if (table == nullptr) std::swap(rolling_prev, rolling_cur);
     prev_split = table ? split : rolling_prev.data();
-    prev_row_end = row_end;
   }
   return costs;
 }
@@ -169,8 +127,11 @@ void validate_1d_input(const char* function, std::span<const double> values, std
         " distinct values is more than 32-bit indices can address");
   for (std::size_t i = 0; i < values.size(); ++i) {
     check(std::isfinite(values[i]), function, ": value ", i, " is ", values[i], " (values must be finite)");
-    check(i == 0 || values[i - 1] < values[i], function, ": values must be strictly ascending, but value ", i - 1,
-          " = ", values[i - 1], " and value ", i, " = ", values[i]);
+    // Guarded by `if`: check() evaluates its message arguments even when the condition holds.
+    if (i > 0) {
+      check(values[i - 1] < values[i], function, ": values must be strictly ascending, but value ", i - 1, " = ",
+            values[i - 1], " and value ", i, " = ", values[i]);
+    }
     check(std::isfinite(weights[i]) && weights[i] >= 0, function, ": weight ", i, " is ", weights[i],
           " (weights must be finite and non-negative)");
   }

@@ -35,9 +35,13 @@ inline double cost_from_sums(double weight, double first, double second) {
 // mean when all weights are zero): centering limits the cancellation in second - first^2 / weight.
 class RangeCost {
  public:
+  // Entries past U repeat entry U, so that a 4-wide SIMD step may read up to kPadding entries beyond
+  // the last split it considers.
+  static constexpr std::size_t kPadding = 3;
+
   RangeCost(std::span<const double> values, std::span<const double> weights);
 
-  std::size_t size() const { return weight_.size() - 1; }
+  std::size_t size() const { return n_values_; }
   // SSE of values [begin, end) around their weighted mean.
   double operator()(std::size_t begin, std::size_t end) const {
     return cost_from_sums(weight_[end] - weight_[begin], first_[end] - first_[begin],
@@ -48,7 +52,8 @@ class RangeCost {
   const double* second_prefix() const { return second_.data(); }
 
  private:
-  std::vector<double> weight_, first_, second_;  // size U + 1, entry i sums values [0, i)
+  std::size_t n_values_;
+  std::vector<double> weight_, first_, second_;  // entry i sums values [0, i); U + 1 + kPadding entries
 };
 
 // ---------------------------------------------------------------------------------------------------
@@ -164,33 +169,42 @@ struct DpOptions {
   bool allow_simd = true;  // false forces the scalar scan (tests check both agree bit for bit)
 };
 
-// Leftmost split j in [lo, hi] minimising prev[j] + cost(j, row) and its value.
-struct SplitChoice {
-  double value;
-  uint32_t split;
-};
-SplitChoice best_split(const RangeCost& cost, const double* prev, std::size_t row, std::size_t lo, std::size_t hi,
-                       bool allow_simd);
-
 // Leftmost optimal splits of the DP: splits[c][i] for layers c = 2..k (layer 1 has only split 0) and
-// prefix lengths i = 0..U. k*U uint32: the only O(k*U) memory of the solver.
+// prefix lengths i = 0..U, plus one entry past U that the layer solver uses as scratch. k*U uint32: the
+// only O(k*U) memory of the solver.
 class SplitTable {
  public:
-  SplitTable(std::size_t k, std::size_t n_values) : n_values_(n_values), splits_((k - 1) * (n_values + 1), 0) {}
-  uint32_t* layer(std::size_t c) { return splits_.data() + (c - 2) * (n_values_ + 1); }
-  const uint32_t* layer(std::size_t c) const { return splits_.data() + (c - 2) * (n_values_ + 1); }
+  SplitTable(std::size_t k, std::size_t n_values) : stride_(n_values + 2), splits_((k - 1) * stride_, 0) {}
+  uint32_t* layer(std::size_t c) { return splits_.data() + (c - 2) * stride_; }
+  const uint32_t* layer(std::size_t c) const { return splits_.data() + (c - 2) * stride_; }
 
  private:
-  std::size_t n_values_;
+  std::size_t stride_;
   std::vector<uint32_t> splits_;
 };
 
-// Fills cur[i] (= D[c][i]) and split[i] for rows i in [c, row_end] from prev (= D[c-1], valid on
-// [c-1, row_end-1]). prev_split holds the leftmost splits of layer c-1 for rows up to prev_row_end (null
-// for c = 2); the D&C method uses them as lower bounds.
+// Rows [row_begin, row_end] of layer c: cur[i] = D[c][i] and split[i] = its leftmost optimal split.
+// - prev = D[c-1], valid on [c-1, row_end-1] and readable RangeCost::kPadding entries past row_end;
+// - prev_split[i] is a lower bound on the split of row i for i in [row_begin, row_end] (the splits of
+//   layer c-1: the leftmost split is non-decreasing in c);
+// - split must be writable on [c-1, row_end+1]; on return split[row_end+1] = split[row_end], so that the
+//   array serves as prev_split for a next layer reaching one row further.
+struct LayerTask {
+  std::size_t c, row_begin, row_end;
+  const double* prev;
+  const uint32_t* prev_split;
+  double* cur;
+  uint32_t* split;
+};
+
+// Divide and conquer over the rows, level by level (all rows of one level are independent, so their scans
+// overlap in the CPU), each row scanned between the splits of its nearest solved rows and no lower than
+// prev_split.
+void solve_rows_divide_conquer(const RangeCost& cost, const LayerTask& task, bool allow_simd);
+
+// One whole layer (rows [c, row_end]) with either method; prev_split as in LayerTask, or null for c = 2.
 void solve_layer(const RangeCost& cost, std::size_t c, std::size_t row_end, const double* prev,
-                 const uint32_t* prev_split, std::size_t prev_row_end, double* cur, uint32_t* split,
-                 const DpOptions& options);
+                 const uint32_t* prev_split, double* cur, uint32_t* split, const DpOptions& options);
 
 // Runs layers 1..k over the U values of `cost` (k <= U). Returns D[c][U] for c = 1..k. With a table,
 // records the splits needed to backtrack the k-cluster optimum (layer c only solves the rows that an

@@ -1,6 +1,11 @@
-// The inner loop of the 1-D k-means DP: the best split for one row over a contiguous range of splits.
-// Almost all of the DP's time is spent here, so it has an AVX2 version chosen at run time; it performs the
-// scalar version's IEEE operations lane by lane (no FMA), so both return bit-identical choices.
+// One layer of the 1-D k-means DP by divide and conquer, where almost all of the solver's time goes.
+//
+// Two things keep it fast. The rows are solved level by level (strides 2^m, ..., 2, 1) instead of
+// recursively: a row's bounds come only from coarser levels, so the scans of one level do not wait on each
+// other's divisions. And the scan over a row's candidate splits has an AVX2 version, chosen at run time,
+// that performs the scalar version's IEEE operations lane by lane (no FMA), so both pick bit-identical splits.
+#include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -14,66 +19,137 @@
 namespace palettize::kmeans1d_detail {
 namespace {
 
-struct RowSums {
-  double weight, first, second;
+// Leftmost split j in [lo, hi] minimising prev[j] + cost(j, row), and that value.
+struct SplitChoice {
+  double value;
+  uint32_t split;
 };
 
-SplitChoice best_split_scalar(const RangeCost& cost, const double* prev, const RowSums& row, std::size_t lo,
-                              std::size_t hi, SplitChoice best) {
-  const double* w = cost.weight_prefix();
-  const double* s1 = cost.first_prefix();
-  const double* s2 = cost.second_prefix();
-  for (std::size_t j = lo; j <= hi; ++j) {
-    const double v = prev[j] + cost_from_sums(row.weight - w[j], row.first - s1[j], row.second - s2[j]);
-    if (v < best.value) best = {v, static_cast<uint32_t>(j)};
+struct ScanScalar {
+  SplitChoice operator()(const RangeCost& cost, const double* prev, std::size_t row, std::size_t lo,
+                         std::size_t hi) const {
+    const double* w = cost.weight_prefix();
+    const double* s1 = cost.first_prefix();
+    const double* s2 = cost.second_prefix();
+    const double row_weight = w[row], row_first = s1[row], row_second = s2[row];
+    SplitChoice best{kInfinity, static_cast<uint32_t>(lo)};
+    for (std::size_t j = lo; j <= hi; ++j) {
+      const double v = prev[j] + cost_from_sums(row_weight - w[j], row_first - s1[j], row_second - s2[j]);
+      const bool better = v < best.value;  // written to compile branch-free
+      best.value = better ? v : best.value;
+      best.split = better ? static_cast<uint32_t>(j) : best.split;
+    }
+    return best;
   }
-  return best;
+};
+
+template <class Scan>
+void solve_levels(const RangeCost& cost, const LayerTask& task, const Scan& scan) {
+  const std::size_t rows = task.row_end - task.row_begin + 1;
+  uint32_t* split = task.split;
+  // Sentinels around the rows: the smallest and the largest split any row can take.
+  split[task.row_begin - 1] = static_cast<uint32_t>(task.c - 1);
+  split[task.row_end + 1] = static_cast<uint32_t>(task.row_end - 1);
+  for (std::size_t stride = std::bit_floor(rows); stride > 0; stride /= 2) {
+    for (std::size_t t = stride - 1; t < rows; t += 2 * stride) {
+      const std::size_t row = task.row_begin + t;
+      const std::size_t left = split[row - stride];
+      const std::size_t right = split[task.row_begin + std::min(t + stride, rows)];
+      const std::size_t hi = std::min(right, row - 1);
+      // The bound from layer c-1 can pass the same-layer bound only through rounding; then the latter wins.
+      const std::size_t lo = std::min<std::size_t>(std::max<std::size_t>(left, task.prev_split[row]), hi);
+      const SplitChoice choice = scan(cost, task.prev, row, lo, hi);
+      task.cur[row] = choice.value;
+      split[row] = choice.split;
+    }
+  }
+  split[task.row_end + 1] = split[task.row_end];
 }
 
 #ifdef PALETTIZE_KMEANS1D_AVX2
-// Four splits per step; each lane keeps its own leftmost minimum, and the lanes are merged by value, then by
-// split index, which yields the leftmost minimum of the whole range. Returns the first split not scanned.
-__attribute__((target("avx2"))) std::size_t best_split_avx2(const RangeCost& cost, const double* prev,
-                                                            const RowSums& row, std::size_t lo, std::size_t hi,
-                                                            SplitChoice& best) {
-  const double* w = cost.weight_prefix();
-  const double* s1 = cost.first_prefix();
-  const double* s2 = cost.second_prefix();
-  const __m256d row_weight = _mm256_set1_pd(row.weight);
-  const __m256d row_first = _mm256_set1_pd(row.first);
-  const __m256d row_second = _mm256_set1_pd(row.second);
-  const __m256d floor = _mm256_set1_pd(kWeightFloor);
-  const __m256d zero = _mm256_setzero_pd();
-  const __m256d step = _mm256_set1_pd(4.0);
-  const double lo_d = static_cast<double>(lo);
-  __m256d index = _mm256_setr_pd(lo_d, lo_d + 1, lo_d + 2, lo_d + 3);
-  __m256d best_value = _mm256_set1_pd(kInfinity);
-  __m256d best_index = index;
-  std::size_t j = lo;
-  for (; j + 3 <= hi; j += 4) {
-    const __m256d weight = _mm256_sub_pd(row_weight, _mm256_loadu_pd(w + j));
-    const __m256d first = _mm256_sub_pd(row_first, _mm256_loadu_pd(s1 + j));
-    const __m256d second = _mm256_sub_pd(row_second, _mm256_loadu_pd(s2 + j));
-    const __m256d divisor = _mm256_max_pd(weight, floor);  // weight > floor ? weight : floor
-    const __m256d quotient = _mm256_div_pd(_mm256_mul_pd(first, first), divisor);
-    const __m256d range_cost = _mm256_max_pd(_mm256_sub_pd(second, quotient), zero);  // cost > 0 ? cost : 0
-    const __m256d value = _mm256_add_pd(_mm256_loadu_pd(prev + j), range_cost);
-    const __m256d better = _mm256_cmp_pd(value, best_value, _CMP_LT_OQ);
-    best_value = _mm256_blendv_pd(best_value, value, better);
-    best_index = _mm256_blendv_pd(best_index, index, better);
-    index = _mm256_add_pd(index, step);
-  }
-  alignas(32) double lane_value[4];
-  alignas(32) double lane_index[4];
-  _mm256_store_pd(lane_value, best_value);
-  _mm256_store_pd(lane_index, best_index);
-  for (int lane = 0; lane < 4; ++lane) {
-    const uint32_t split = static_cast<uint32_t>(lane_index[lane]);
-    if (lane_value[lane] < best.value || (lane_value[lane] == best.value && split < best.split)) {
-      best = {lane_value[lane], split};
+#define PALETTIZE_AVX2_INLINE __attribute__((target("avx2"), always_inline)) inline
+
+// The values prev[j..j+4) + cost(j.., row), lane by lane as cost_from_sums computes them.
+struct Avx2Row {
+  __m256d weight, first, second;
+};
+
+PALETTIZE_AVX2_INLINE __m256d values_at(const RangeCost& cost, const double* prev, const Avx2Row& row,
+                                        std::size_t j) {
+  const __m256d weight = _mm256_sub_pd(row.weight, _mm256_loadu_pd(cost.weight_prefix() + j));
+  const __m256d first = _mm256_sub_pd(row.first, _mm256_loadu_pd(cost.first_prefix() + j));
+  const __m256d second = _mm256_sub_pd(row.second, _mm256_loadu_pd(cost.second_prefix() + j));
+  const __m256d divisor = _mm256_max_pd(weight, _mm256_set1_pd(kWeightFloor));  // weight > floor ? weight : floor
+  const __m256d quotient = _mm256_div_pd(_mm256_mul_pd(first, first), divisor);
+  const __m256d range_cost = _mm256_max_pd(_mm256_sub_pd(second, quotient), _mm256_setzero_pd());  // cost > 0 ? cost : 0
+  return _mm256_add_pd(_mm256_loadu_pd(prev + j), range_cost);
+}
+
+// Per-lane leftmost minimum: a lane takes a value only when strictly smaller.
+struct Avx2Best {
+  __m256d value, index;
+};
+
+PALETTIZE_AVX2_INLINE void keep_better(Avx2Best& best, __m256d value, __m256d index) {
+  const __m256d better = _mm256_cmp_pd(value, best.value, _CMP_LT_OQ);
+  best.value = _mm256_blendv_pd(best.value, value, better);
+  best.index = _mm256_blendv_pd(best.index, index, better);
+}
+
+// The lane with the smallest value, the smallest split among equal values; branch-free, as the outcome of
+// these comparisons is unpredictable.
+PALETTIZE_AVX2_INLINE SplitChoice leftmost_minimum(const Avx2Best& best) {
+  __m256d min_value = _mm256_min_pd(best.value, _mm256_permute_pd(best.value, 0b0101));
+  min_value = _mm256_min_pd(min_value, _mm256_permute2f128_pd(min_value, min_value, 0x01));
+  const __m256d at_min = _mm256_cmp_pd(best.value, min_value, _CMP_EQ_OQ);
+  __m256d index = _mm256_blendv_pd(_mm256_set1_pd(kInfinity), best.index, at_min);
+  index = _mm256_min_pd(index, _mm256_permute_pd(index, 0b0101));
+  index = _mm256_min_pd(index, _mm256_permute2f128_pd(index, index, 0x01));
+  return {_mm256_cvtsd_f64(min_value), static_cast<uint32_t>(_mm256_cvtsd_f64(index))};
+}
+
+// Four splits per step; lanes past hi (the last step may read up to RangeCost::kPadding entries beyond it)
+// are set to +inf. Merging the lanes by value, then by split, gives the leftmost minimum of the range.
+struct ScanAvx2 {
+  __attribute__((target("avx2"))) SplitChoice operator()(const RangeCost& cost, const double* prev,
+                                                         std::size_t row, std::size_t lo, std::size_t hi) const {
+    const Avx2Row sums{_mm256_set1_pd(cost.weight_prefix()[row]), _mm256_set1_pd(cost.first_prefix()[row]),
+                       _mm256_set1_pd(cost.second_prefix()[row])};
+    const __m256d infinity = _mm256_set1_pd(kInfinity);
+    const std::size_t count = hi - lo + 1;
+    if (count <= 4) {  // most rows: one step, and the lowest lane holding the minimum is the leftmost split
+      const __m256d values = _mm256_blendv_pd(infinity, values_at(cost, prev, sums, lo), first_lanes(count));
+      __m256d min_value = _mm256_min_pd(values, _mm256_permute_pd(values, 0b0101));
+      min_value = _mm256_min_pd(min_value, _mm256_permute2f128_pd(min_value, min_value, 0x01));
+      const int at_min = _mm256_movemask_pd(_mm256_cmp_pd(values, min_value, _CMP_EQ_OQ));
+      return {_mm256_cvtsd_f64(min_value), static_cast<uint32_t>(lo + std::countr_zero(static_cast<unsigned>(at_min)))};
     }
+    const __m256d step = _mm256_set1_pd(4.0);
+    __m256d index = _mm256_add_pd(_mm256_set1_pd(static_cast<double>(lo)), _mm256_setr_pd(0, 1, 2, 3));
+    Avx2Best best{infinity, index};
+    std::size_t j = lo;
+    for (; j + 3 <= hi; j += 4) {
+      keep_better(best, values_at(cost, prev, sums, j), index);
+      index = _mm256_add_pd(index, step);
+    }
+    if (j <= hi) {
+      keep_better(best, _mm256_blendv_pd(infinity, values_at(cost, prev, sums, j), first_lanes(hi - j + 1)), index);
+    }
+    return leftmost_minimum(best);
   }
-  return j;
+
+ private:
+  // All-ones in the first `count` (1..4) lanes.
+  __attribute__((target("avx2"))) static __m256d first_lanes(std::size_t count) {
+    static constexpr int64_t kOnesThenZeros[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+    return _mm256_castsi256_pd(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kOnesThenZeros + 4 - count)));
+  }
+};
+
+// flatten: the level loop and the scan are inlined here and compiled for AVX2 as one piece.
+__attribute__((target("avx2"), flatten)) void solve_levels_avx2(const RangeCost& cost, const LayerTask& task) {
+  solve_levels(cost, task, ScanAvx2{});
 }
 
 bool cpu_has_avx2() {
@@ -84,20 +160,16 @@ bool cpu_has_avx2() {
 
 }  // namespace
 
-SplitChoice best_split(const RangeCost& cost, const double* prev, std::size_t row, std::size_t lo, std::size_t hi,
-                       bool allow_simd) {
-  const RowSums sums{cost.weight_prefix()[row], cost.first_prefix()[row], cost.second_prefix()[row]};
-  SplitChoice best{kInfinity, static_cast<uint32_t>(lo)};
-  std::size_t next = lo;
+void solve_rows_divide_conquer(const RangeCost& cost, const LayerTask& task, bool allow_simd) {
 #ifdef PALETTIZE_KMEANS1D_AVX2
-  constexpr std::size_t kMinSimdRange = 8;
-  if (allow_simd && hi - lo + 1 >= kMinSimdRange && cpu_has_avx2()) {
-    next = best_split_avx2(cost, prev, sums, lo, hi, best);
+  if (allow_simd && cpu_has_avx2()) {
+    solve_levels_avx2(cost, task);
+    return;
   }
 #else
   (void)allow_simd;
 #endif
-  return best_split_scalar(cost, prev, sums, next, hi, best);
+  solve_levels(cost, task, ScanScalar{});
 }
 
 }  // namespace palettize::kmeans1d_detail
