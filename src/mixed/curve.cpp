@@ -1,0 +1,176 @@
+// Predicted quality against size: optimal plans over a sweep of budgets, the uniform choices, and an SVG.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <sstream>
+
+#include "palettize/error.hpp"
+#include "palettize/mixed_precision.hpp"
+
+namespace palettize {
+namespace {
+
+double snr_db_of(double signal, double sse) {
+  if (sse == 0) return std::numeric_limits<double>::infinity();
+  return 10.0 * std::log10(signal / sse);
+}
+
+// Every tensor at candidate `label`; nullopt when some tensor lacks it.
+std::optional<CurvePoint> uniform_point(std::span<const TensorCandidates> tensors, const std::string& label) {
+  CurvePoint point;
+  point.label = label;
+  int64_t bits = 0, weights = 0;
+  double signal = 0;
+  for (const TensorCandidates& tensor : tensors) {
+    const auto found = std::find_if(tensor.candidates.begin(), tensor.candidates.end(),
+                                    [&](const Candidate& c) { return c.label == label; });
+    if (found == tensor.candidates.end()) return std::nullopt;
+    bits += found->size_bits;
+    point.sse += found->sse;
+    weights += tensor.numel;
+    signal += tensor.signal;
+  }
+  point.bits_per_weight = static_cast<double>(bits) / static_cast<double>(weights);
+  point.snr_db = snr_db_of(signal, point.sse);
+  return point;
+}
+
+std::string format_number(double value, int decimals) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.*f", decimals, value);
+  return text;
+}
+
+std::string xml_escape(std::string_view text) {
+  std::string escaped;
+  for (char c : text) {
+    switch (c) {
+      case '&': escaped += "&amp;"; break;
+      case '<': escaped += "&lt;"; break;
+      case '>': escaped += "&gt;"; break;
+      case '"': escaped += "&quot;"; break;
+      default: escaped += c;
+    }
+  }
+  return escaped;
+}
+
+// "Nice" tick step (1, 2 or 5 x 10^k) for about `count` ticks over `span`.
+double tick_step(double span, int count) {
+  const double raw = span / count;
+  const double power = std::pow(10.0, std::floor(std::log10(raw)));
+  for (double factor : {1.0, 2.0, 5.0}) {
+    if (factor * power >= raw) return factor * power;
+  }
+  return 10 * power;
+}
+
+struct Frame {
+  double x0, x1, y0, y1;  // data ranges
+  double left = 70, right = 620, top = 50, bottom = 390;  // pixel box
+  double px(double x) const { return left + (x - x0) / (x1 - x0) * (right - left); }
+  double py(double y) const { return bottom - (y - y0) / (y1 - y0) * (bottom - top); }
+};
+
+Frame frame_for(const QualityCurve& curve) {
+  double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y0 = x0, y1 = -x0;
+  auto extend = [&](const CurvePoint& p) {
+    if (!std::isfinite(p.snr_db)) return;
+    x0 = std::min(x0, p.bits_per_weight);
+    x1 = std::max(x1, p.bits_per_weight);
+    y0 = std::min(y0, p.snr_db);
+    y1 = std::max(y1, p.snr_db);
+  };
+  for (const CurvePoint& p : curve.sweep) extend(p);
+  for (const CurvePoint& p : curve.uniform) extend(p);
+  if (!std::isfinite(x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+  if (x1 - x0 < 1e-9) x0 -= 0.5, x1 += 0.5;
+  if (y1 - y0 < 1e-9) y0 -= 1, y1 += 1;
+  const double x_pad = 0.04 * (x1 - x0), y_pad = 0.06 * (y1 - y0);
+  return Frame{x0 - x_pad, x1 + x_pad, y0 - y_pad, y1 + y_pad};
+}
+
+void draw_axes(std::ostringstream& svg, const Frame& f) {
+  svg << "<rect x=\"" << f.left << "\" y=\"" << f.top << "\" width=\"" << f.right - f.left << "\" height=\""
+      << f.bottom - f.top << "\" fill=\"none\" stroke=\"#444\"/>\n";
+  const double x_step = tick_step(f.x1 - f.x0, 8), y_step = tick_step(f.y1 - f.y0, 8);
+  for (double x = std::ceil(f.x0 / x_step) * x_step; x <= f.x1; x += x_step) {
+    svg << "<line x1=\"" << f.px(x) << "\" y1=\"" << f.top << "\" x2=\"" << f.px(x) << "\" y2=\"" << f.bottom
+        << "\" stroke=\"#ddd\"/><text x=\"" << f.px(x) << "\" y=\"" << f.bottom + 18
+        << "\" text-anchor=\"middle\">" << format_number(x, x_step < 1 ? 1 : 0) << "</text>\n";
+  }
+  for (double y = std::ceil(f.y0 / y_step) * y_step; y <= f.y1; y += y_step) {
+    svg << "<line x1=\"" << f.left << "\" y1=\"" << f.py(y) << "\" x2=\"" << f.right << "\" y2=\"" << f.py(y)
+        << "\" stroke=\"#ddd\"/><text x=\"" << f.left - 6 << "\" y=\"" << f.py(y) + 4
+        << "\" text-anchor=\"end\">" << format_number(y, y_step < 1 ? 1 : 0) << "</text>\n";
+  }
+  svg << "<text x=\"" << (f.left + f.right) / 2 << "\" y=\"" << f.bottom + 40
+      << "\" text-anchor=\"middle\">average bits per weight</text>\n";
+  svg << "<text transform=\"translate(20," << (f.top + f.bottom) / 2
+      << ") rotate(-90)\" text-anchor=\"middle\">predicted weight SNR (dB)</text>\n";
+}
+
+}  // namespace
+
+QualityCurve quality_curve(std::span<const TensorCandidates> tensors, int points, const AllocationOptions& options) {
+  check(points >= 2, "a quality curve needs at least 2 points, got ", points);
+  check(!tensors.empty(), "a quality curve needs at least one tensor");
+  QualityCurve curve;
+  double largest_uniform = 0;
+  for (const Candidate& candidate : tensors.front().candidates) {
+    if (!candidate.spec) continue;
+    if (auto point = uniform_point(tensors, candidate.label)) {
+      largest_uniform = std::max(largest_uniform, point->bits_per_weight);
+      curve.uniform.push_back(*point);
+    }
+  }
+  std::sort(curve.uniform.begin(), curve.uniform.end(),
+            [](const CurvePoint& a, const CurvePoint& b) { return a.bits_per_weight < b.bits_per_weight; });
+  int64_t weights = 0, smallest = 0;
+  for (const TensorCandidates& tensor : tensors) {
+    weights += tensor.numel;
+    int64_t least = std::numeric_limits<int64_t>::max();
+    for (const Candidate& candidate : tensor.candidates) least = std::min(least, candidate.size_bits);
+    smallest += least;
+  }
+  // Half a bit above the smallest total, so that floor(target x weights) never rounds below it.
+  const double low = (static_cast<double>(smallest) + 0.5) / static_cast<double>(weights);
+  const double high = std::max(largest_uniform, low);
+  for (int i = 0; i < points; ++i) {
+    const double target = low + (high - low) * i / (points - 1);
+    const MixedPlan plan = plan_mixed_precision(tensors, target, options);
+    curve.sweep.push_back({plan.bits_per_weight(), plan.sse, plan.snr_db(), ""});
+  }
+  return curve;
+}
+
+std::string quality_curve_svg(const QualityCurve& curve, std::string_view title) {
+  const Frame f = frame_for(curve);
+  std::ostringstream svg;
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"660\" height=\"450\" viewBox=\"0 0 660 450\" "
+         "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"660\" height=\"450\" fill=\"white\"/>\n";
+  svg << "<text x=\"330\" y=\"28\" text-anchor=\"middle\" font-size=\"15\">" << xml_escape(title) << "</text>\n";
+  draw_axes(svg, f);
+  svg << "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"";
+  for (const CurvePoint& p : curve.sweep) {
+    if (std::isfinite(p.snr_db)) svg << format_number(f.px(p.bits_per_weight), 1) << "," << format_number(f.py(p.snr_db), 1) << " ";
+  }
+  svg << "\"/>\n";
+  for (const CurvePoint& p : curve.uniform) {
+    if (!std::isfinite(p.snr_db)) continue;
+    const double x = f.px(p.bits_per_weight), y = f.py(p.snr_db);
+    svg << "<circle cx=\"" << format_number(x, 1) << "\" cy=\"" << format_number(y, 1)
+        << "\" r=\"5\" fill=\"#d62728\"/><text x=\"" << format_number(x + 8, 1) << "\" y=\""
+        << format_number(y + 16, 1) << "\" fill=\"#d62728\">" << xml_escape("all " + p.label) << "</text>\n";
+  }
+  svg << "<line x1=\"" << f.left + 12 << "\" y1=\"" << f.top + 14 << "\" x2=\"" << f.left + 36 << "\" y2=\""
+      << f.top + 14 << "\" stroke=\"#1f77b4\" stroke-width=\"2\"/><text x=\"" << f.left + 42 << "\" y=\""
+      << f.top + 18 << "\">mixed precision (optimal plan per budget)</text>\n";
+  svg << "<circle cx=\"" << f.left + 24 << "\" cy=\"" << f.top + 34 << "\" r=\"5\" fill=\"#d62728\"/><text x=\""
+      << f.left + 42 << "\" y=\"" << f.top + 38 << "\">uniform: every tensor at one n_bits</text>\n";
+  svg << "</svg>\n";
+  return svg.str();
+}
+
+}  // namespace palettize
