@@ -5,9 +5,11 @@
 // paths visit the elements of one value in element order, so sensitivity sums are bit-identical whichever
 // path runs.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -44,9 +46,9 @@ uint32_t key_of(KeyKind kind, float x) {
 double value_of_key(KeyKind kind, uint32_t key) {
   switch (kind) {
     case KeyKind::kHalf:
-      return f16_to_f32(static_cast<uint16_t>(float_keys::pattern_from_key16(key)));
+      return float_keys::half_to_float(float_keys::pattern_from_key16(key));
     case KeyKind::kBFloat:
-      return bf16_to_f32(static_cast<uint16_t>(float_keys::pattern_from_key16(key)));
+      return float_keys::bfloat_to_float(float_keys::pattern_from_key16(key));
     case KeyKind::kFloat:
       return float_keys::float_from_bits(float_keys::bits_from_key32(key));
   }
@@ -76,53 +78,77 @@ KeyKind classify(std::span<const float> x) {
   return all_half ? KeyKind::kHalf : (all_bfloat ? KeyKind::kBFloat : KeyKind::kFloat);
 }
 
-// LSD radix sort of (key << 32 | element) pairs on the key bits [32, 32 + key_bits), kDigitBits per pass.
-// Stable, so elements of one key stay in element order.
-template <int kDigitBits>
-void radix_sort_pairs(std::vector<uint64_t>& pairs, int key_bits) {
+// Sorting path: every element becomes one unsigned Item, (key << kIndexBits) | element, so that sorting
+// the items sorts by key and, within a key, by element.
+template <class Item, int kIndexBits>
+struct PackedItems {
+  static Item make(uint32_t key, std::size_t element) { return (static_cast<Item>(key) << kIndexBits) | element; }
+  static uint32_t key(Item item) { return static_cast<uint32_t>(item >> kIndexBits); }
+  static std::size_t element(Item item) { return static_cast<std::size_t>(item & ((Item{1} << kIndexBits) - 1)); }
+};
+
+// LSD radix sort on the key digits (stable); returns whichever buffer holds the result.
+template <class Item, int kIndexBits, int kKeyBits, int kDigitBits>
+Item* radix_sort(Item* items, Item* scratch, std::size_t n) {
+  constexpr int kPasses = (kKeyBits + kDigitBits - 1) / kDigitBits;
   constexpr std::size_t kBuckets = std::size_t{1} << kDigitBits;
-  const int passes = (key_bits + kDigitBits - 1) / kDigitBits;
-  std::vector<uint32_t> counts(static_cast<std::size_t>(passes) * kBuckets, 0u);
-  for (const uint64_t pair : pairs) {
-    for (int p = 0; p < passes; ++p) ++counts[p * kBuckets + ((pair >> (32 + p * kDigitBits)) & (kBuckets - 1))];
+  std::array<std::array<uint32_t, kBuckets>, kPasses> counts{};
+  for (std::size_t i = 0; i < n; ++i) {
+    for (int p = 0; p < kPasses; ++p) ++counts[p][(items[i] >> (kIndexBits + p * kDigitBits)) & (kBuckets - 1)];
   }
-  std::vector<uint64_t> scratch(pairs.size());
-  for (int p = 0; p < passes; ++p) {
-    uint32_t* bucket = counts.data() + p * kBuckets;
-    if (*std::max_element(bucket, bucket + kBuckets) == pairs.size()) continue;  // one digit: order unchanged
+  for (int p = 0; p < kPasses; ++p) {
+    std::array<uint32_t, kBuckets>& bucket = counts[p];
+    if (*std::max_element(bucket.begin(), bucket.end()) == n) continue;  // one digit value: order unchanged
     uint32_t offset = 0;
-    for (std::size_t b = 0; b < kBuckets; ++b) offset += std::exchange(bucket[b], offset);
-    const int shift = 32 + p * kDigitBits;
-    for (const uint64_t pair : pairs) scratch[bucket[(pair >> shift) & (kBuckets - 1)]++] = pair;
-    pairs.swap(scratch);
+    for (uint32_t& count : bucket) offset += std::exchange(count, offset);
+    const int shift = kIndexBits + p * kDigitBits;
+    for (std::size_t i = 0; i < n; ++i) scratch[bucket[(items[i] >> shift) & (kBuckets - 1)]++] = items[i];
+    std::swap(items, scratch);
+  }
+  return items;
+}
+
+template <class Item, int kIndexBits, int kKeyBits, int kDigitBits>
+void distinct_by_sorting_as(KeyKind kind, std::span<const float> x, std::span<const float> sensitivities,
+                            DistinctValues& out) {
+  using Packed = PackedItems<Item, kIndexBits>;
+  const std::size_t n = x.size();
+  auto items = std::make_unique_for_overwrite<Item[]>(n);
+  for (std::size_t e = 0; e < n; ++e) items[e] = Packed::make(key_of(kind, x[e]), e);
+  const Item* sorted = items.get();
+  std::unique_ptr<Item[]> scratch;
+  constexpr std::size_t kRadixMinElements = 64;
+  if (n < kRadixMinElements) {
+    std::sort(items.get(), items.get() + n);
+  } else {
+    scratch = std::make_unique_for_overwrite<Item[]>(n);
+    sorted = radix_sort<Item, kIndexBits, kKeyBits, kDigitBits>(items.get(), scratch.get(), n);
+  }
+  std::size_t distinct = n > 0 ? 1 : 0;
+  for (std::size_t i = 1; i < n; ++i) distinct += Packed::key(sorted[i]) != Packed::key(sorted[i - 1]);
+  out.values.resize(distinct);
+  out.weights.assign(distinct, 0.0);
+  std::size_t index = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const uint32_t key = Packed::key(sorted[i]);
+    if (i == 0 || key != Packed::key(sorted[i - 1])) {
+      index += i > 0;
+      out.values[index] = value_of_key(kind, key);
+    }
+    const std::size_t element = Packed::element(sorted[i]);
+    out.weights[index] += sensitivities.empty() ? 1.0 : static_cast<double>(sensitivities[element]);
+    out.inverse[element] = static_cast<uint32_t>(index);
   }
 }
 
 void distinct_by_sorting(KeyKind kind, std::span<const float> x, std::span<const float> sensitivities,
                          DistinctValues& out) {
-  std::vector<uint64_t> pairs(x.size());
-  for (std::size_t e = 0; e < x.size(); ++e) pairs[e] = (uint64_t{key_of(kind, x[e])} << 32) | e;
-  constexpr std::size_t kRadixMinElements = 64;
-  if (x.size() < kRadixMinElements) {
-    std::sort(pairs.begin(), pairs.end());
-  } else if (kind == KeyKind::kFloat) {
-    radix_sort_pairs<11>(pairs, 32);
+  if (kind == KeyKind::kFloat) {
+    distinct_by_sorting_as<uint64_t, 32, 32, 11>(kind, x, sensitivities, out);
+  } else if (x.size() <= (std::size_t{1} << 16)) {  // 16-bit key and 16-bit element in 32 bits
+    distinct_by_sorting_as<uint32_t, 16, 16, 8>(kind, x, sensitivities, out);
   } else {
-    radix_sort_pairs<8>(pairs, 16);
-  }
-  uint32_t id = 0;
-  uint64_t previous_key = std::numeric_limits<uint64_t>::max();
-  for (const uint64_t pair : pairs) {
-    const uint64_t key = pair >> 32;
-    const uint32_t element = static_cast<uint32_t>(pair);
-    if (key != previous_key) {
-      if (!out.values.empty()) ++id;
-      out.values.push_back(value_of_key(kind, static_cast<uint32_t>(key)));
-      out.weights.push_back(0.0);
-      previous_key = key;
-    }
-    out.weights.back() += sensitivities.empty() ? 1.0 : static_cast<double>(sensitivities[element]);
-    out.inverse[element] = id;
+    distinct_by_sorting_as<uint64_t, 32, 16, 8>(kind, x, sensitivities, out);
   }
 }
 

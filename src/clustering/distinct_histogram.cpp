@@ -9,7 +9,6 @@
 
 #include "clustering/distinct_internal.hpp"
 #include "clustering/float_keys.hpp"
-#include "palettize/dtype.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -141,8 +140,8 @@ bool cpu_has_avx2_f16c() {
 #endif
 
 double value_of_key16(KeyKind kind, uint32_t key) {
-  const auto pattern = static_cast<uint16_t>(float_keys::pattern_from_key16(key));
-  return kind == KeyKind::kHalf ? f16_to_f32(pattern) : bf16_to_f32(pattern);
+  const uint32_t pattern = float_keys::pattern_from_key16(key);
+  return kind == KeyKind::kHalf ? float_keys::half_to_float(pattern) : float_keys::bfloat_to_float(pattern);
 }
 
 // Distinct values in ascending key order; bins.count becomes the map from key to distinct index.

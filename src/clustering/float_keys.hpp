@@ -53,6 +53,19 @@ inline bool bfloat_if_exact(uint32_t bits, uint32_t& bfloat) {
   return true;
 }
 
+// The float32 value of an fp16 / bf16 bit pattern (finite patterns only).
+inline float half_to_float(uint32_t half) {
+  const uint32_t sign = (half & 0x8000u) << 16;
+  const uint32_t exponent = (half >> 10) & 0x1Fu;
+  const uint32_t mantissa = half & 0x3FFu;
+  if (exponent == 0) {  // subnormal or zero: mantissa * 2^-24, exact in float32
+    const float magnitude = static_cast<float>(mantissa) * 0x1p-24f;
+    return sign ? -magnitude : magnitude;
+  }
+  return float_from_bits(sign | ((exponent + 112) << 23) | (mantissa << 13));
+}
+inline float bfloat_to_float(uint32_t bfloat) { return float_from_bits(bfloat << 16); }
+
 // Sign-magnitude patterns mapped to unsigned keys in the order of their values (branch-free: the sign is
 // unpredictable).
 inline uint32_t ordered_key16(uint32_t pattern) { return pattern ^ (0x8000u | (0x7FFFu * (pattern >> 15))); }

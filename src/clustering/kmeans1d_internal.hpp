@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -174,13 +175,16 @@ struct DpOptions {
 // only O(k*U) memory of the solver.
 class SplitTable {
  public:
-  SplitTable(std::size_t k, std::size_t n_values) : stride_(n_values + 2), splits_((k - 1) * stride_, 0) {}
-  uint32_t* layer(std::size_t c) { return splits_.data() + (c - 2) * stride_; }
-  const uint32_t* layer(std::size_t c) const { return splits_.data() + (c - 2) * stride_; }
+  // Left uninitialised: every entry the backtracking reads is written first, and zeroing tens of MiB
+  // (k = 256, U = 65536) would cost as much as a good part of the DP.
+  SplitTable(std::size_t k, std::size_t n_values)
+      : stride_(n_values + 2), splits_(std::make_unique_for_overwrite<uint32_t[]>((k - 1) * stride_)) {}
+  uint32_t* layer(std::size_t c) { return splits_.get() + (c - 2) * stride_; }
+  const uint32_t* layer(std::size_t c) const { return splits_.get() + (c - 2) * stride_; }
 
  private:
   std::size_t stride_;
-  std::vector<uint32_t> splits_;
+  std::unique_ptr<uint32_t[]> splits_;
 };
 
 // Rows [row_begin, row_end] of layer c: cur[i] = D[c][i] and split[i] = its leftmost optimal split.
