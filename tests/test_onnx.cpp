@@ -264,6 +264,22 @@ TEST(OnnxRead, SiblingSubgraphsPalettizedIndependently) {
   EXPECT_NE(reloaded.find("w@main/If_0:else_branch"), nullptr);
 }
 
+TEST(OnnxRead, BeforeIrVersion4InitializersListedAsInputsAreWeights) {
+  const Tensor w = random_tensor(DType::F32, {6, 8}, 9);
+  onnx::ModelProto proto = onnx_test::weight_model(w.view(), Storage::initializer, 7);
+  proto.set_ir_version(3);
+  onnx_test::add_value_info(proto.mutable_graph()->mutable_input(), "w", 1, {6, 8});
+  OnnxModel model = load_proto(proto);
+  ASSERT_NE(model.find("w"), nullptr);
+  const PalettizedTensor p = palettize(w.view(), spec_of(3));
+  model.replace_with_palettized("w", p);
+  const onnx::ModelProto out = parse(model.serialize());
+  EXPECT_EQ(out.graph().input_size(), 0) << "a computed value is no graph input";
+  EXPECT_EQ(out.ir_version(), 4);
+  onnx_test::Interpreter interpreter(out.graph());
+  EXPECT_TRUE(same_bytes(onnx_test::to_tensor(interpreter.eval("w"), DType::F32), decode(p)));
+}
+
 TEST(OnnxRead, ExternalDataIsAnError) {
   onnx::ModelProto model = mixed_model();
   onnx::TensorProto* t = model.mutable_graph()->mutable_initializer(0);

@@ -73,6 +73,15 @@ bool remove_initializer(onnx::GraphProto& graph, const onnx::TensorProto* tensor
   return false;
 }
 
+void remove_graph_input(onnx::GraphProto& graph, const std::string& name) {
+  for (int i = 0; i < graph.input_size(); ++i) {
+    if (graph.input(i).name() == name) {
+      graph.mutable_input()->DeleteSubrange(i, 1);
+      return;
+    }
+  }
+}
+
 int index_of_node(const onnx::GraphProto& graph, const onnx::NodeProto* node) {
   for (int i = 0; i < graph.node_size(); ++i)
     if (&graph.node(i) == node) return i;

@@ -26,6 +26,8 @@ onnx::TensorProto* constant_value(onnx::NodeProto& node);
 void insert_nodes(onnx::GraphProto& graph, int position, std::vector<onnx::NodeProto> nodes);
 // Removes the initializer at `tensor`'s address. Returns false when it is not in `graph`.
 bool remove_initializer(onnx::GraphProto& graph, const onnx::TensorProto* tensor);
+// Removes the graph input named `name`, if any.
+void remove_graph_input(onnx::GraphProto& graph, const std::string& name);
 int index_of_node(const onnx::GraphProto& graph, const onnx::NodeProto* node);  // -1 when absent
 onnx::TensorProto* find_initializer(onnx::GraphProto& graph, const std::string& name);
 

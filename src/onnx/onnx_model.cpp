@@ -125,8 +125,10 @@ void OnnxModel::Impl::collect_dense_tensors() {
   };
   onnx_io::for_each_graph(*model.mutable_graph(), [&](onnx::GraphProto& graph, const std::string& path) {
     std::unordered_set<std::string> inputs;
-    for (const auto& v : graph.input()) inputs.insert(v.name());
-    // An initializer that is also a graph input is only a default the caller may override: not a weight.
+    // From IR version 4 on, an initializer that is also a graph input is only a default the caller may
+    // override: not a weight. Before, every initializer had to be listed as an input.
+    if (model.ir_version() >= 4)
+      for (const auto& v : graph.input()) inputs.insert(v.name());
     for (onnx::TensorProto& t : *graph.mutable_initializer())
       if (!inputs.count(t.name()) && !excluded.count(t.name())) add(graph, path, t, t.name(), &t, nullptr);
     for (onnx::NodeProto& node : *graph.mutable_node())
@@ -241,6 +243,11 @@ void OnnxModel::replace_with_palettized(std::string_view key, const PalettizedTe
   } else {
     check(onnx_io::remove_initializer(graph, loc.initializer), "internal: initializer of ", key, " not found");
     onnx_io::insert_nodes(graph, 0, std::move(sub.nodes));
+    if (m.model.ir_version() < 4) {
+      // A computed value cannot be a graph input; IR 4 lets the other initializers stay off the inputs too.
+      onnx_io::remove_graph_input(graph, tensor.name);
+      m.model.set_ir_version(4);
+    }
   }
   for (onnx::TensorProto& t : sub.initializers) *graph.add_initializer() = std::move(t);
 
