@@ -27,6 +27,7 @@ Command add_decompress_command(CLI::App& parent);
 Command add_inspect_command(CLI::App& parent);
 Command add_eval_command(CLI::App& parent);
 Command add_spec_command(CLI::App& parent);
+Command add_plan_command(CLI::App& parent);  // mixed precision (issue 8)
 
 // "palettize: warning: <message>" on stderr.
 void warn(std::string_view message);

@@ -41,8 +41,17 @@ Command add_compress_command(CLI::App& parent) {
                                       "global spec as JSON, e.g. '{\"n_bits\":4}' (missing fields take defaults)");
   config->excludes(preset)->excludes(spec);
   preset->excludes(spec);
-  app->add_option("--sensitivities", options->sensitivities,
-                  "safetensors file of per-element importances (same names and shapes) for weighted clustering");
+  CLI::Option* sensitivities = app->add_option(
+      "--sensitivities", options->sensitivities,
+      "safetensors file of per-element importances (same names and shapes) for weighted clustering");
+  app->add_option("--target-bits", options->target_bits,
+                  "mixed precision: choose n_bits per tensor (or dense) for this average bits per weight with the "
+                  "least predicted error (see `palettize plan`); the config gives eligibility and granularity")
+      ->check(CLI::PositiveNumber)
+      ->excludes(sensitivities);
+  app->add_option("--candidates", options->candidates, "with --target-bits: candidate n_bits, comma-separated")
+      ->capture_default_str();
+  app->add_option("--importance", options->importance, "with --target-bits: per-tensor importance JSON");
   app->add_option("--threads", options->threads, "worker threads, 0 = all cores (output never depends on it)")
       ->check(CLI::NonNegativeNumber);
   app->add_option("--seed", options->seed, "seed of the vector k-means (cluster_dim > 1)");

@@ -25,6 +25,10 @@ struct CompressOptions {
   bool json = false;
   bool force = false;
   bool quiet = false;
+  // Mixed precision (issue 8): plan n_bits per tensor for this average, then compress with that recipe.
+  std::optional<double> target_bits;
+  std::string candidates = "2,3,4,6,8";
+  std::optional<std::filesystem::path> importance;
 };
 
 // The config the options select: --config file, --preset, --spec, or the default (global default spec).

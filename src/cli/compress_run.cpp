@@ -4,6 +4,7 @@
 
 #include "cli/cli_common.hpp"
 #include "cli/compress.hpp"
+#include "cli/mixed_plan.hpp"
 #include "cli/output_plan.hpp"
 #include "cli/progress.hpp"
 #include "cli/sensitivities.hpp"
@@ -42,6 +43,7 @@ std::vector<std::filesystem::path> protected_inputs(const Checkpoint& input, con
   std::vector<std::filesystem::path> files = checkpoint_files(input);
   if (options.sensitivities) files.push_back(*options.sensitivities);
   if (options.config_file) files.push_back(*options.config_file);
+  if (options.importance) files.push_back(*options.importance);
   return files;
 }
 
@@ -73,6 +75,13 @@ CompressResult run_compress(const CompressOptions& options) {
   refuse_onnx(options.output);
   CompressResult result;
   result.config = config_from_options(options);
+  std::optional<Recipe> recipe;
+  if (options.target_bits) {
+    recipe = plan_recipe(options.input, result.config, *options.target_bits,
+                         MixedOptions{options.candidates, options.importance, false, options.strict, options.quiet,
+                                      options.threads});
+    result.config = recipe->config;
+  }
   const Checkpoint input(options.input);
   check_output_path(input, options.output, protected_inputs(input, options));
   result.plans = plan_checkpoint(input, result.config, options.strict);
@@ -87,6 +96,9 @@ CompressResult run_compress(const CompressOptions& options) {
     sensitivities->check_covers(result.plans);
   }
   std::vector<ShardPlan> shards = compress_shard_plans(input, options.output, result.plans);
+  if (recipe) {
+    for (ShardPlan& shard : shards) shard.metadata[std::string(kRecipeMetadataKey)] = recipe->json.dump();
+  }
   result.output_files = output_files(options.output, shards);
   CheckpointWriter writer(options.output, shards, options.force, output_index_metadata(input));
 
