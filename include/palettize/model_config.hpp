@@ -53,6 +53,10 @@ ModelConfig model_config_from_yaml(std::string_view text, std::string_view sourc
 ModelConfig model_config_from_json_text(std::string_view text, std::string_view source);
 ModelConfig model_config_from_json(const nlohmann::json& json, std::string_view source);
 
+// A rule for `pattern` (ECMAScript, whole-name match). Throws Error for an invalid regex. Compiling the regex
+// here keeps <regex>'s compiler (and g++ 12's false -Wmaybe-uninitialized in it under sanitizers) in one file.
+TensorRule make_tensor_rule(std::string pattern, std::optional<PalettizationSpec> spec);
+
 // A config whose only content is a global spec (the --preset and --spec shortcuts).
 ModelConfig model_config_for_global(const PalettizationSpec& spec, std::string source);
 

@@ -1,4 +1,7 @@
 // Parsing and printing of model configs (see model_config.hpp for the format).
+// g++ 12 reports a false -Wmaybe-uninitialized inside <regex>'s compiler (std::function in _NFA states) at
+// -O2 with sanitizers; it must be silenced before <regex> is first included in this file.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include "palettize/model_config.hpp"
 
 #include <fstream>
@@ -88,11 +91,10 @@ TensorRule parse_rule(const json& value, std::size_t index, const Locator& locat
     locator.fail_at(pointer + "/pattern", key_path + ".pattern", "expected a non-empty regex string, got " + json_type_name(pattern));
   }
   TensorRule rule;
-  rule.pattern = pattern.get<std::string>();
   try {
-    rule.regex = std::regex(rule.pattern, std::regex::ECMAScript);
-  } catch (const std::regex_error& error) {
-    locator.fail_at(pointer + "/pattern", key_path + ".pattern", "invalid regex '" + rule.pattern + "': " + error.what());
+    rule = make_tensor_rule(pattern.get<std::string>(), std::nullopt);
+  } catch (const Error& error) {
+    locator.fail_at(pointer + "/pattern", key_path + ".pattern", error.what());
   }
   rule.spec = parse_spec_value(value.at("spec"), locator, pointer + "/spec", key_path + ".spec");
   return rule;
@@ -160,6 +162,18 @@ ModelConfig load_model_config(const std::filesystem::path& path) {
   const std::string text = read_text_file(path);
   if (path.extension() == ".json") return model_config_from_json_text(text, path.string());
   return model_config_from_yaml(text, path.string());
+}
+
+TensorRule make_tensor_rule(std::string pattern, std::optional<PalettizationSpec> spec) {
+  TensorRule rule;
+  try {
+    rule.regex = std::regex(pattern, std::regex::ECMAScript);
+  } catch (const std::regex_error& error) {
+    fail("invalid regex '", pattern, "': ", error.what());
+  }
+  rule.pattern = std::move(pattern);
+  rule.spec = std::move(spec);
+  return rule;
 }
 
 ModelConfig model_config_for_global(const PalettizationSpec& spec, std::string source) {

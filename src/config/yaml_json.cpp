@@ -1,3 +1,6 @@
+// g++ 12 reports a false -Wmaybe-uninitialized inside <regex>'s compiler (std::function in _NFA states) at
+// -O2 with sanitizers; it must be silenced before <regex> is first included in this file.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include "config/yaml_json.hpp"
 
 #include <charconv>
