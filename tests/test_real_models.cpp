@@ -159,15 +159,19 @@ TEST_P(RealModel, RunsInOnnxRuntimeWithinThresholds) {
   if (expect.contains("min_weight_snr_db")) {
     EXPECT_GE(weight_snr, expect["min_weight_snr_db"].get<double>());
   }
-  for (const auto& [output, minimum] : expect.value("min_snr_db", nlohmann::json::object()).items()) {
+  // Bind each threshold table to a local: iterating items() of a temporary would dangle.
+  const nlohmann::json min_snr = expect.value("min_snr_db", nlohmann::json::object());
+  for (const auto& [output, minimum] : min_snr.items()) {
     const nlohmann::json& snr = report["outputs"].at(output)["snr_db"];
     if (!snr.is_string()) {  // "inf": identical outputs
       EXPECT_GE(snr.get<double>(), minimum.get<double>()) << "output " << output;
     }
   }
-  for (const auto& [output, minimum] : expect.value("min_iou", nlohmann::json::object()).items())
+  const nlohmann::json min_iou = expect.value("min_iou", nlohmann::json::object());
+  for (const auto& [output, minimum] : min_iou.items())
     EXPECT_GE(report["outputs"].at(output)["iou_at_half"].get<double>(), minimum.get<double>()) << "output " << output;
-  for (const auto& [output, minimum] : expect.value("min_argmax_agreement", nlohmann::json::object()).items())
+  const nlohmann::json min_argmax = expect.value("min_argmax_agreement", nlohmann::json::object());
+  for (const auto& [output, minimum] : min_argmax.items())
     EXPECT_GE(report["outputs"].at(output)["argmax_agreement"].get<double>(), minimum.get<double>())
         << "output " << output;
   if (expect.value("text_equal", false)) {
