@@ -160,9 +160,11 @@ std::string quality_curve_svg(const QualityCurve& curve, std::string_view title)
   for (const CurvePoint& p : curve.uniform) {
     if (!std::isfinite(p.snr_db)) continue;
     const double x = f.px(p.bits_per_weight), y = f.py(p.snr_db);
+    const bool near_right = x > f.right - 60;  // keep the label inside the picture
     svg << "<circle cx=\"" << format_number(x, 1) << "\" cy=\"" << format_number(y, 1)
-        << "\" r=\"5\" fill=\"#d62728\"/><text x=\"" << format_number(x + 8, 1) << "\" y=\""
-        << format_number(y + 16, 1) << "\" fill=\"#d62728\">" << xml_escape("all " + p.label) << "</text>\n";
+        << "\" r=\"5\" fill=\"#d62728\"/><text x=\"" << format_number(near_right ? x - 8 : x + 8, 1)
+        << "\" y=\"" << format_number(y + 16, 1) << "\" fill=\"#d62728\" text-anchor=\""
+        << (near_right ? "end" : "start") << "\">" << xml_escape("all " + p.label) << "</text>\n";
   }
   svg << "<line x1=\"" << f.left + 12 << "\" y1=\"" << f.top + 14 << "\" x2=\"" << f.left + 36 << "\" y2=\""
       << f.top + 14 << "\" stroke=\"#1f77b4\" stroke-width=\"2\"/><text x=\"" << f.left + 42 << "\" y=\""
