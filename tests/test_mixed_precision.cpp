@@ -141,7 +141,7 @@ RC_GTEST_PROP(Allocation, DeterministicAndIndependentOfGroupOrder, ()) {
   RC_ASSERT(std::abs(other.cost - first.cost) <= 1e-9 * (1 + first.cost));
 }
 
-RC_GTEST_PROP(Allocation, NodeLimitKeepsAFeasibleSolutionAndAValidBound, ()) {
+RC_GTEST_PROP(Allocation, StateLimitKeepsAFeasibleSolutionAndAValidBound, ()) {
   const auto groups = *gen_groups(6, 6);
   const int64_t budget = *rc::gen::inRange<int64_t>(min_total(groups), max_total(groups) + 1);
   const Allocation a = allocate_budget(groups, budget, AllocationOptions{1});
@@ -182,6 +182,43 @@ TEST(Allocation, ManyIdenticalGroupsStillProveOptimality) {
   expect_consistent(groups, budget, a);
   EXPECT_TRUE(a.proven_optimal);
   EXPECT_LE(a.cost - a.lower_bound, 50.0);  // within one segment of the LP bound
+}
+
+// Rate/distortion like real layers: size ~ numel x bits + LUT, SSE ~ signal x 2^(-2 bits) with jitter.
+std::vector<AllocationGroup> realistic_model(uint32_t seed, int tensors, int64_t& weights) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> log_numel(10, 22);
+  std::uniform_real_distribution<double> jitter(0.7, 1.4);
+  std::vector<AllocationGroup> groups;
+  weights = 0;
+  for (int t = 0; t < tensors; ++t) {
+    const int64_t numel = int64_t{1} << log_numel(rng);
+    const double signal = static_cast<double>(numel) * jitter(rng);
+    AllocationGroup group;
+    for (int bits : {2, 3, 4, 6, 8}) {
+      group.sizes.push_back(numel * bits + (int64_t{16} << bits));
+      group.costs.push_back(signal * std::pow(2.0, -2.0 * bits) * jitter(rng));
+    }
+    group.sizes.push_back(numel * 16);
+    group.costs.push_back(0);
+    groups.push_back(group);
+    weights += numel;
+  }
+  return groups;
+}
+
+TEST(Allocation, RealisticModelsOfHundredsOfTensorsAreSolvedExactly) {
+  for (uint32_t seed : {5u, 6u, 7u}) {
+    int64_t weights = 0;
+    const std::vector<AllocationGroup> groups = realistic_model(seed, 600, weights);
+    for (double target : {2.5, 3.3, 4.0, 4.7, 6.1, 7.9}) {
+      const int64_t budget = static_cast<int64_t>(target * static_cast<double>(weights));
+      const Allocation a = allocate_budget(groups, budget);
+      expect_consistent(groups, budget, a);
+      EXPECT_TRUE(a.proven_optimal) << "seed " << seed << " target " << target << ": " << a.states
+                                    << " states, gap to the LP bound " << (a.cost - a.lower_bound) / a.cost;
+    }
+  }
 }
 
 // ---- Candidates ----

@@ -111,7 +111,7 @@ struct AllocationGroup {
 };
 
 struct AllocationOptions {
-  int64_t max_states = 4'000'000;  // Pareto states kept in the exact fix-up before giving up the proof
+  int64_t max_states = 4'000'000;  // states (all groups together) the exact pass may keep, ~8 bytes each
 };
 
 struct Allocation {
@@ -120,7 +120,7 @@ struct Allocation {
   double cost = 0;          // sum of chosen costs
   double lower_bound = 0;   // no feasible choice costs less (LP relaxation = Lagrangian dual)
   bool proven_optimal = false;
-  int64_t states = 0;       // Pareto states the exact fix-up kept
+  int64_t states = 0;       // most states a pass of the fix-up kept
 };
 
 // Minimises sum(cost) subject to sum(size) <= budget, one candidate per group.
@@ -131,14 +131,15 @@ struct Allocation {
 // greedily spending the leftover bits gives a first solution (the incumbent). For any feasible choice x,
 // cost(x) >= L(lambda) + sum of the reduced costs (cost + lambda * size - min over the group) of its
 // candidates, so every candidate whose reduced cost alone lifts that bound above the incumbent is
-// eliminated. The groups left with several candidates are solved exactly by a dynamic program over Pareto
-// sets of partial (size, cost) pairs, dropping dominated pairs and pairs whose Lagrangian bound cannot beat
-// the incumbent.
+// eliminated. The groups left with several candidates are then solved by a dynamic program over Pareto sets
+// of partial (size, cost) pairs, dropping dominated pairs and pairs whose cost plus the LP relaxation of the
+// groups still undecided cannot beat the incumbent: first as a beam (a bounded number of pairs per group)
+// that improves the incumbent, then, after eliminating again, exactly.
 //
 // Guarantee: the result always respects the budget exactly (integer bits). When `proven_optimal` is true
-// (always, unless the fix-up needed more than max_states states) no feasible choice costs less than
+// (always, unless the exact pass needed more than max_states states) no feasible choice costs less than
 // cost * (1 - 1e-9): optimal up to that relative tolerance, which absorbs floating-point rounding in sums
-// and bounds. Otherwise the result is the incumbent, within cost - lower_bound of the optimum.
+// and bounds. Otherwise the result is the best choice found, within cost - lower_bound of the optimum.
 // Deterministic: the same input gives the same choice.
 // Throws Error when a group is empty or has more than 65535 candidates, a size or cost is invalid, or even
 // the smallest candidates exceed the budget.

@@ -4,116 +4,20 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
-#include <queue>
 
+#include "mixed/knapsack_lp.hpp"
 #include "palettize/error.hpp"
 #include "palettize/mixed_precision.hpp"
 
 namespace palettize {
 namespace {
 
+using namespace knapsack;
+
 // Relative tolerance of every cost comparison: absorbs rounding in sums and LP bounds (see the header).
 constexpr double kRelativeTolerance = 1e-9;
-
-struct Point {
-  int64_t size;
-  double cost;
-  int candidate;  // index in the caller's group
-};
-
-// Candidates that can matter: ascending size, strictly descending cost (a candidate no smaller and no
-// cheaper than another is never needed). Ties keep the lowest candidate index.
-std::vector<Point> efficient_points(const AllocationGroup& group, std::span<const int> allowed) {
-  std::vector<Point> points;
-  for (int c : allowed) points.push_back({group.sizes[c], group.costs[c], c});
-  std::sort(points.begin(), points.end(), [](const Point& a, const Point& b) {
-    if (a.size != b.size) return a.size < b.size;
-    if (a.cost != b.cost) return a.cost < b.cost;
-    return a.candidate < b.candidate;
-  });
-  std::vector<Point> kept;
-  for (const Point& p : points) {
-    if (kept.empty() || p.cost < kept.back().cost) kept.push_back(p);
-  }
-  return kept;
-}
-
-// Lower convex hull of efficient points (ascending size, descending cost): the LP only ever uses these.
-std::vector<Point> lower_hull(const std::vector<Point>& points) {
-  std::vector<Point> hull;
-  for (const Point& p : points) {
-    while (hull.size() >= 2) {
-      const Point& a = hull[hull.size() - 2];
-      const Point& b = hull.back();
-      // b stays only if it lies strictly below the segment a-p.
-      const long double cross = static_cast<long double>(b.size - a.size) * (p.cost - a.cost) -
-                                static_cast<long double>(b.cost - a.cost) * (p.size - a.size);
-      if (cross > 0) break;
-      hull.pop_back();
-    }
-    hull.push_back(p);
-  }
-  return hull;
-}
-
-struct LpSolution {
-  bool feasible = false;
-  double value = 0;              // LP optimum
-  double lambda = 0;             // cost saved per bit at the critical segment (0 when everything fits)
-  std::vector<std::size_t> at;   // per group, the hull point reached (the lower end for the fractional one)
-  int64_t size = 0;              // size of the rounded-down solution
-  double cost = 0;               // cost of the rounded-down solution
-};
-
-// Greedy over hull segments by cost saved per bit; a priority queue exposes each group's next segment only,
-// so the within-group order holds whatever the rounding of the rates.
-LpSolution solve_lp(std::span<const std::vector<Point>> hulls, int64_t budget) {
-  LpSolution lp;
-  lp.at.assign(hulls.size(), 0);
-  for (const auto& hull : hulls) {
-    lp.size += hull.front().size;
-    lp.cost += hull.front().cost;
-  }
-  if (lp.size > budget) return lp;
-  lp.feasible = true;
-  struct Segment {
-    double rate;
-    std::size_t group;
-  };
-  auto worse = [](const Segment& a, const Segment& b) {
-    if (a.rate != b.rate) return a.rate < b.rate;
-    return a.group > b.group;
-  };
-  std::priority_queue<Segment, std::vector<Segment>, decltype(worse)> queue(worse);
-  auto push_next = [&](std::size_t g) {
-    const auto& hull = hulls[g];
-    const std::size_t i = lp.at[g];
-    if (i + 1 >= hull.size()) return;
-    const double rate = (hull[i].cost - hull[i + 1].cost) / static_cast<double>(hull[i + 1].size - hull[i].size);
-    queue.push({rate, g});
-  };
-  for (std::size_t g = 0; g < hulls.size(); ++g) push_next(g);
-  lp.value = lp.cost;
-  while (!queue.empty()) {
-    const Segment segment = queue.top();
-    queue.pop();
-    const auto& hull = hulls[segment.group];
-    const Point& from = hull[lp.at[segment.group]];
-    const Point& to = hull[lp.at[segment.group] + 1];
-    const int64_t extra = to.size - from.size;
-    if (lp.size + extra > budget) {
-      lp.lambda = segment.rate;
-      lp.value = lp.cost - segment.rate * static_cast<double>(budget - lp.size);
-      return lp;
-    }
-    lp.size += extra;
-    lp.cost += to.cost - from.cost;
-    lp.value = lp.cost;
-    ++lp.at[segment.group];
-    push_next(segment.group);
-  }
-  return lp;
-}
+// States per layer of the heuristic pass that finds the incumbent of the exact pass.
+constexpr std::size_t kBeamWidth = 2000;
 
 bool better(double cost, double incumbent) { return cost < incumbent - kRelativeTolerance * incumbent; }
 
@@ -137,7 +41,9 @@ class Allocator {
     start_from_lp(hulls, lp);
     spend_leftover(points);
     eliminate(points, lp);
-    search();
+    run_dp(kBeamWidth);
+    eliminate(points, lp);  // again, against the better incumbent
+    result_.proven_optimal = run_dp(0);
     return result_;
   }
 
@@ -185,7 +91,7 @@ class Allocator {
   // Lagrangian bound for any feasible x: cost(x) >= L(lambda) + sum of reduced costs of x. A candidate whose
   // reduced cost alone lifts that bound above the incumbent cannot be part of a better solution.
   void eliminate(const std::vector<std::vector<Point>>& points, const LpSolution& lp) {
-    const double lambda = lambda_ = lp.lambda;
+    const double lambda = lp.lambda;
     std::vector<double> group_min(groups_.size());
     double dual = -lambda * static_cast<double>(budget_);
     double magnitude = std::abs(dual);
@@ -216,65 +122,94 @@ class Allocator {
         free_groups_.push_back(g);
       }
     }
+    // Widest size ranges first: the big decisions are taken while the bound still sees everything else,
+    // and the many small tensors, whose partial sums merge best, come last.
+    auto span_of = [&](std::size_t g) {
+      int64_t low = std::numeric_limits<int64_t>::max(), high = 0;
+      for (const Point& p : options_by_group_[g]) low = std::min(low, p.size), high = std::max(high, p.size);
+      return high - low;
+    };
+    std::stable_sort(free_groups_.begin(), free_groups_.end(),
+                     [&](std::size_t a, std::size_t b) { return span_of(a) > span_of(b); });
   }
 
-  // Exact dynamic program over the free groups on Pareto sets of partial (size, cost): a partial choice no
+  // Dynamic program over the free groups on Pareto sets of partial (size, cost): a partial choice no
   // smaller and no cheaper than another can be dropped (every completion of it also completes the other),
-  // and so can one whose Lagrangian bound cannot beat the incumbent. Equal partial sums merge, so the many
-  // interchangeable tensors of a real model do not multiply the work.
-  void search() {
+  // and so can one whose cost plus the LP bound of the undecided groups cannot beat the incumbent. Equal
+  // partial sums merge, so interchangeable tensors do not multiply the work. With `beam_width` > 0 only that
+  // many states (lowest bound first) survive each layer: a heuristic that finds a strong incumbent fast.
+  // Returns false when the states kept exceed max_states.
+  bool run_dp(std::size_t beam_width) {
     const std::size_t depth_count = free_groups_.size();
     min_size_after_.assign(depth_count + 1, 0);
-    lagrangian_after_.assign(depth_count + 1, 0.0);
+    std::vector<std::vector<Point>> hulls;
     for (std::size_t d = depth_count; d-- > 0;) {
       int64_t smallest = std::numeric_limits<int64_t>::max();
-      double best = std::numeric_limits<double>::infinity();
-      for (const Point& p : options_by_group_[free_groups_[d]]) {
-        smallest = std::min(smallest, p.size);
-        best = std::min(best, p.cost + lambda_ * static_cast<double>(p.size));
-      }
+      for (const Point& p : options_by_group_[free_groups_[d]]) smallest = std::min(smallest, p.size);
       min_size_after_[d] = min_size_after_[d + 1] + smallest;
-      lagrangian_after_[d] = lagrangian_after_[d + 1] + best;
     }
-    layers_.assign(1, {State{fixed_size_, fixed_cost_, 0, 0}});
+    for (std::size_t g : free_groups_) {
+      std::vector<Point> by_size = options_by_group_[g];
+      std::sort(by_size.begin(), by_size.end(), [](const Point& a, const Point& b) { return a.size < b.size; });
+      hulls.push_back(lower_hull(by_size));
+    }
+    RemainderLp remainder(hulls);
+    frontier_.assign(1, State{fixed_size_, fixed_cost_, 0});
+    back_.clear();
+    int64_t kept = 0;
     for (std::size_t d = 0; d < depth_count; ++d) {
-      if (!extend(d)) return;  // state limit: keep the incumbent, optimality unproven
+      remainder.remove_group(d);  // the remainder is now free groups d+1...
+      if (!extend(d, remainder, beam_width)) return false;
+      kept += static_cast<int64_t>(frontier_.size());
+      result_.states = std::max(result_.states, kept);
+      if (kept > options_.max_states) return false;
+      if (frontier_.empty()) return true;  // nothing beats the incumbent
     }
-    result_.proven_optimal = true;
-    if (layers_.back().empty()) return;  // nothing beats the incumbent
-    const State& best = layers_.back().back();  // Pareto order: the largest size has the least cost
-    if (!better(best.cost, result_.cost)) return;
-    result_.size = best.size;
-    result_.cost = best.cost;
-    rebuild_choice();
+    const State& best = frontier_.back();  // Pareto order: the largest size has the least cost
+    if (better(best.cost, result_.cost)) {
+      result_.size = best.size;
+      result_.cost = best.cost;
+      rebuild_choice();
+    }
+    return true;
   }
 
-  // Layer d+1 from layer d: every surviving partial choice times every option of free group d.
-  bool extend(std::size_t d) {
+  // The next layer: every surviving partial choice times every option of free group d.
+  bool extend(std::size_t d, const RemainderLp& remainder, std::size_t beam_width) {
     const std::vector<Point>& group_options = options_by_group_[free_groups_[d]];
-    const std::vector<State>& from = layers_[d];
     const int64_t size_limit = budget_ - min_size_after_[d + 1];
-    std::vector<State> next;
-    for (std::size_t i = 0; i < from.size(); ++i) {
+    std::vector<std::pair<State, Back>> next;
+    for (std::size_t i = 0; i < frontier_.size(); ++i) {
       for (std::size_t j = 0; j < group_options.size(); ++j) {
-        const State state{from[i].size + group_options[j].size, from[i].cost + group_options[j].cost,
-                          static_cast<uint32_t>(i), static_cast<uint16_t>(j)};
+        State state{frontier_[i].size + group_options[j].size, frontier_[i].cost + group_options[j].cost, 0};
         if (state.size > size_limit) continue;
-        const double bound = state.cost + lambda_ * static_cast<double>(state.size - budget_) +
-                             lagrangian_after_[d + 1];
-        if (better(bound, result_.cost)) next.push_back(state);
+        state.bound = state.cost + remainder.value(budget_ - state.size);
+        if (better(state.bound, result_.cost)) {
+          next.push_back({state, Back{static_cast<uint32_t>(i), static_cast<uint16_t>(j)}});
+          if (static_cast<int64_t>(next.size()) > options_.max_states) return false;
+        }
       }
     }
-    std::stable_sort(next.begin(), next.end(), [](const State& a, const State& b) {
-      return a.size != b.size ? a.size < b.size : a.cost < b.cost;
+    std::stable_sort(next.begin(), next.end(), [](const auto& a, const auto& b) {
+      return a.first.size != b.first.size ? a.first.size < b.first.size : a.first.cost < b.first.cost;
     });
-    std::vector<State> pareto;
-    for (const State& state : next) {
-      if (pareto.empty() || state.cost < pareto.back().cost) pareto.push_back(state);
+    std::vector<std::pair<State, Back>> pareto;
+    for (const auto& entry : next) {
+      if (pareto.empty() || entry.first.cost < pareto.back().first.cost) pareto.push_back(entry);
     }
-    result_.states += static_cast<int64_t>(pareto.size());
-    if (result_.states > options_.max_states) return false;
-    layers_.push_back(std::move(pareto));
+    if (beam_width > 0 && pareto.size() > beam_width) {
+      std::stable_sort(pareto.begin(), pareto.end(),
+                       [](const auto& a, const auto& b) { return a.first.bound < b.first.bound; });
+      pareto.resize(beam_width);
+      std::stable_sort(pareto.begin(), pareto.end(),
+                       [](const auto& a, const auto& b) { return a.first.size < b.first.size; });
+    }
+    frontier_.clear();
+    back_.emplace_back();
+    for (const auto& [state, back] : pareto) {
+      frontier_.push_back(state);
+      back_.back().push_back(back);
+    }
     return true;
   }
 
@@ -282,11 +217,11 @@ class Allocator {
     for (std::size_t g = 0; g < groups_.size(); ++g) {
       if (options_by_group_[g].size() == 1) result_.choice[g] = options_by_group_[g][0].candidate;
     }
-    std::size_t index = layers_.back().size() - 1;
+    std::size_t index = frontier_.size() - 1;
     for (std::size_t d = free_groups_.size(); d-- > 0;) {
-      const State& state = layers_[d + 1][index];
-      result_.choice[free_groups_[d]] = options_by_group_[free_groups_[d]][state.option].candidate;
-      index = state.parent;
+      const Back& back = back_[d][index];
+      result_.choice[free_groups_[d]] = options_by_group_[free_groups_[d]][back.option].candidate;
+      index = back.parent;
     }
   }
 
@@ -299,13 +234,15 @@ class Allocator {
   struct State {
     int64_t size;
     double cost;
+    double bound;  // cost + LP bound of the groups not decided yet
+  };
+  struct Back {
     uint32_t parent;  // index in the previous layer
     uint16_t option;  // index in the group's options
   };
-  std::vector<int64_t> min_size_after_;     // least size of the free groups from depth d on
-  std::vector<double> lagrangian_after_;    // sum of min(cost + lambda * size) of the free groups from d on
-  std::vector<std::vector<State>> layers_;  // Pareto states after deciding the first d free groups
-  double lambda_ = 0;
+  std::vector<int64_t> min_size_after_;  // least size of the free groups from depth d on
+  std::vector<State> frontier_;          // Pareto states after the layers decided so far
+  std::vector<std::vector<Back>> back_;  // per layer, how each state was reached
   int64_t fixed_size_ = 0;
   double fixed_cost_ = 0;
 };
