@@ -123,6 +123,7 @@ void register_all(const Tensor& weight, const Flags& flags) {
                                  })
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime()
+        ->MeasureProcessCPUTime()  // cpu_time = CPU of all threads, comparable with the baselines'
         ->MinTime(0.5);
   }
   static const PalettizationSpec g16 = [] {
