@@ -124,6 +124,8 @@ def comparison_section(data):
 
 
 def vector_note(data):
+    if data["args"].get("specs"):
+        return f"\nThis run measured only the specs matching `{data['args']['specs']}` (`--specs`).\n"
     if data["args"]["full"] or data["args"]["quick"]:
         return ""
     return ("\nLeft out of the default run: vector LUTs with one LUT per tensor (cluster_dim 2 and 4 over all 4096 "

@@ -58,6 +58,8 @@ def parse_args(argv):
                         help="4-bit per-tensor, g=16 and per-row only, no real models: a smoke run")
     parser.add_argument("--full", action="store_true",
                         help="also one vector LUT per tensor (cluster_dim 2, 4): minutes each on 2 cores")
+    parser.add_argument("--specs", metavar="REGEX",
+                        help="only the 4096x4096 specs whose name matches, e.g. 'n4/.*|n8/(tensor|row)'")
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--skip-llama", action="store_true")
     parser.add_argument("--skip-models", action="store_true")
@@ -65,6 +67,7 @@ def parse_args(argv):
     parser.add_argument("--output", default=os.path.join(ROOT, "docs", "PERFORMANCE.md"),
                         help="report path; '-' prints it only")
     parser.add_argument("--command", default="scripts/bench", help="the command line shown in the report")
+    parser.add_argument("--revision", help="the revision shown in the report (default: git HEAD of this tree)")
     parser.add_argument("--render", metavar="JSON", help="only re-render the report from a saved measurements.json")
     return parser.parse_args(argv)
 
@@ -73,7 +76,9 @@ def run_kernels(args, tensor_path, json_path):
     command = [os.path.join(args.build_dir, "palettize_bench"), f"--workload={tensor_path}",
                f"--baseline_rows={args.baseline_rows}", f"--benchmark_out={json_path}",
                "--benchmark_out_format=json"]
-    if args.quick:
+    if args.specs:
+        command.append(f"--benchmark_filter=^(palettize/({args.specs})/min|decode|pack|bandwidth)")
+    elif args.quick:
         command.append("--benchmark_filter=^(palettize/n4/(tensor|g16|row)/min|decode|pack|bandwidth)")
     elif not args.full:
         command.append("--benchmark_filter=-palettize/n4/tensor/cd")
@@ -158,7 +163,9 @@ def profile_cli(args, tensor_path, work):
 def check_threads(args, tensor_path, work):
     """{spec name: True when --threads 1 and --threads 2 wrote identical files}."""
     identical = {}
-    specs = CLI_SPECS if args.quick else DETERMINISM_SPECS
+    specs = DETERMINISM_SPECS
+    if args.quick or args.specs:  # the vector and 8-bit per-row runs take minutes on a busy machine
+        specs = dict(CLI_SPECS, **{"n4/g16/scale+int8lut": DETERMINISM_SPECS["n4/g16/scale+int8lut"]})
     for name, spec_args in specs.items():
         outputs = []
         for threads in (1, 2):
@@ -227,7 +234,7 @@ def main(argv):
 def measure(args, work):
     started = time.time()
     data = dict(machine=processes.machine(), date=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-                revision=processes.git_revision(ROOT), load_before=processes.load_average(), command=args.command,
+                revision=args.revision or processes.git_revision(ROOT), load_before=processes.load_average(), command=args.command,
                 args=vars(args), blas=processes.blas_info())
     log("workload: 4096x4096 F16 0.02*t(5)")
     tensor_path = workloads.tensor4096(work)
