@@ -31,8 +31,9 @@ std::string read_file(const std::filesystem::path& path) {
 void apply_per_candidate(TensorCandidates& tensor, const std::map<std::string, double>& damage,
                          std::string_view source) {
   for (const auto& [label, value] : damage) {
+    // An init-capture, since clang-14 (the fuzz build) cannot capture a structured binding.
     const bool known = std::any_of(tensor.candidates.begin(), tensor.candidates.end(),
-                                   [&](const Candidate& c) { return c.label == label; });
+                                   [&label = label](const Candidate& c) { return c.label == label; });
     check(known, source, ": tensor '", tensor.name, "': '", label, "' is not one of its candidates");
   }
   for (Candidate& candidate : tensor.candidates) {
