@@ -13,6 +13,7 @@
 //   min_elements: tensors with fewer elements are left untouched (default 1024).
 // Eligibility comes before any rule: only floating tensors (F32, F16, BF16) of rank >= 2 with at least
 // `min_elements` elements are palettized; everything else is copied unchanged.
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -31,6 +32,10 @@ namespace palettize {
 
 inline constexpr int64_t kMinEligibleRank = 2;
 inline constexpr int64_t kDefaultMinElements = 1024;
+// Documented limit: rules are matched against tensor names of at most this many bytes. std::regex recurses
+// once per character, so a checkpoint with a name of tens of kilobytes would overflow the stack; with rules,
+// resolve_tensor_spec refuses a longer name with an Error instead.
+inline constexpr std::size_t kMaxRuleMatchedNameBytes = 1024;
 
 struct TensorRule {
   std::string pattern;                     // as written in the config

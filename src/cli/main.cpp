@@ -39,6 +39,10 @@ void install_signal_handlers() {
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  // Past a file-size limit (ulimit -f) the kernel sends SIGXFSZ, whose default action kills the process and
+  // leaves the temporary output behind. Ignored, the write fails with EFBIG instead and the normal error
+  // path removes every temporary file and names the output.
+  signal(SIGXFSZ, SIG_IGN);
 }
 
 int run(int argc, char** argv) {

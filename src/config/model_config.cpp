@@ -147,7 +147,7 @@ ModelConfig model_config_from_json_text(std::string_view text, std::string_view 
   nlohmann::json document;
   try {
     document = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& error) {
+  } catch (const nlohmann::json::exception& error) {  // parse_error, or out_of_range for a number like 1e999
     fail(source, ": invalid JSON: ", error.what());
   }
   return model_config_from_json(document, source);

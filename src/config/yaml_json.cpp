@@ -3,15 +3,19 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include "config/yaml_json.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
 #include <optional>
 #include <regex>
+#include <sstream>
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "palettize/error.hpp"
+#include "text/utf8.hpp"
 
 namespace palettize::config_detail {
 namespace {
@@ -26,7 +30,13 @@ std::optional<nlohmann::json> plain_scalar_as_number(const std::string& text) {
     if (status == std::errc() && end == text.data() + text.size()) return nlohmann::json(value);
     return std::nullopt;  // out of int64 range: left as a string, so the type check names it
   }
-  if (std::regex_match(text, float_form)) return nlohmann::json(std::stod(text));
+  if (std::regex_match(text, float_form)) {
+    const char* begin = text.data() + (text[0] == '+' ? 1 : 0);
+    double value = 0;
+    const auto [end, status] = std::from_chars(begin, text.data() + text.size(), value);
+    if (status == std::errc() && end == text.data() + text.size()) return nlohmann::json(value);
+    return std::nullopt;  // beyond double's range (e.g. 1e999): left as a string, so the type check names it
+  }
   return std::nullopt;
 }
 
@@ -95,21 +105,56 @@ class Converter {
   std::map<std::string, int> lines_;
 };
 
+// Swallows parser events: used only to count documents.
+class IgnoreEvents : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// Documents in `text`, counted up to 2. yaml-cpp 0.7's LoadAll can loop forever, allocating as it goes, on
+// some malformed input (e.g. `{"a": 4}, "b: [{"c`; fixed upstream after 0.7 by jbeder/yaml-cpp PR 1319),
+// so the parser is asked for at most two documents here and the first is read with Load.
+std::size_t count_documents_up_to_two(const std::string& text) {
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  IgnoreEvents ignore;
+  std::size_t count = 0;
+  while (count < 2 && parser.HandleNextDocument(ignore)) ++count;
+  return count;
+}
+
 }  // namespace
 
 YamlDocument parse_yaml(std::string_view text, std::string_view source) {
-  std::vector<YAML::Node> documents;
+  // yaml-cpp passes any bytes through, but everything read here may be printed as JSON (compress --json),
+  // which only holds UTF-8: refuse other text up front, where the line is still known.
+  if (const std::size_t bad = utf8::find_invalid(text); bad != std::string_view::npos) {
+    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n');
+    fail(source, ":", line, ": invalid YAML: not UTF-8 (byte ", bad, ")");
+  }
+  const std::string yaml(text);
+  std::size_t documents = 0;
+  YAML::Node root;
   try {
-    documents = YAML::LoadAll(std::string(text));
+    documents = count_documents_up_to_two(yaml);
+    if (documents == 1) root = YAML::Load(yaml);
   } catch (const YAML::Exception& error) {
     fail(source, ":", error.mark.line + 1, ":", error.mark.column + 1, ": invalid YAML: ", error.msg);
   }
-  check(documents.size() <= 1, source, ": expected one YAML document, found ", documents.size());
+  check(documents <= 1, source, ": expected one YAML document, found 2 or more");
   YamlDocument document;
-  if (documents.empty()) return document;  // json stays null: the caller reports an empty config
+  if (documents == 0) return document;  // json stays null: the caller reports an empty config
   Converter converter(source);
   try {
-    document.json = converter.convert(documents[0], "");
+    document.json = converter.convert(root, "");
   } catch (const YAML::Exception& error) {
     fail(source, ":", error.mark.line + 1, ":", error.mark.column + 1, ": invalid YAML: ", error.msg);
   }

@@ -18,6 +18,7 @@
 #include "palettize/container.hpp"
 #include "palettize/error.hpp"
 #include "palettize/output_file.hpp"
+#include "text/utf8.hpp"
 
 namespace palettize {
 
@@ -225,6 +226,11 @@ void OnnxModel::replace_with_palettized(std::string_view key, const PalettizedTe
   check(palettized.dtype == tensor.view.dtype && palettized.shape == tensor.view.shape, "palettized tensor for ",
         key, " is ", dtype_name(palettized.dtype), " ", shape_to_string(palettized.shape), " but the model holds ",
         dtype_name(tensor.view.dtype), " ", shape_to_string(tensor.view.shape));
+  // The names go into the palettize metadata, which is JSON and so only holds UTF-8; ONNX does not enforce it.
+  const onnx::NodeProto* constant = m.locations[index].constant;
+  check(utf8::is_valid(tensor.key) && (constant == nullptr || utf8::is_valid(constant->name())), "ONNX model ",
+        m.label, ": tensor ", index + 1, " of ", m.tensors.size(),
+        " cannot be palettized: its name, graph path or Constant node name is not valid UTF-8");
   ContainerEntry entry = make_container_entry(tensor.key, tensor.view.dtype, tensor.view.shape, palettized.spec);
   const std::vector<NamedTensor> parts = encode_palettized(entry, palettized);
   Location& loc = m.locations[index];
