@@ -90,7 +90,8 @@ def _from_vectors(points, rows, cols, cluster_dim):
 
 
 def _encode_block(name, block, spec, fit_rows=None):
-    """Reconstruction of one block [rows, C] (F16 values as float32) under `spec`; returns (recon, fit time)."""
+    """Reconstruction of one block [rows, C] (F16 values as float32) under `spec`; returns (recon, (fit wall
+    seconds, fit CPU seconds of this process, all threads))."""
     cluster_dim = spec.get("cluster_dim", 1)
     k = 1 << spec.get("n_bits", 4)
     scale = np.ones((block.shape[0], 1), dtype=np.float32)
@@ -99,9 +100,10 @@ def _encode_block(name, block, spec, fit_rows=None):
         scale[scale == 0] = 1
     points = _to_vectors(block / scale, cluster_dim)
     fit_points = points if fit_rows is None else _to_vectors((block / scale)[:fit_rows], cluster_dim)
-    start = time.perf_counter()
-    centroids, labels = _fit(name, np.ascontiguousarray(fit_points, dtype=np.float32), k)
-    fit_time = time.perf_counter() - start
+    fit_points = np.ascontiguousarray(fit_points, dtype=np.float32)
+    start, start_cpu = time.perf_counter(), time.process_time()
+    centroids, labels = _fit(name, fit_points, k)
+    fit_time = (time.perf_counter() - start, time.process_time() - start_cpu)
     centroids = centroids.astype(np.float16).astype(np.float32)  # the LUT holds F16 entries
     if spec.get("lut_qspec"):
         centroids = _quantize_lut_int8(centroids)
@@ -114,26 +116,28 @@ def _encode_block(name, block, spec, fit_rows=None):
 def run(name, weight, spec, subset_rows, sample_rows):
     """Times baseline `name` on `weight` (F16 [R, C]) under `spec` (palettize JSON form).
 
-    Returns dict(seconds_measured, blocks_measured, seconds_whole (extrapolated), sse, note)."""
+    Returns dict(seconds_measured, blocks_measured, seconds_whole and cpu_whole (extrapolated), sse, note)."""
     rows = weight.shape[0]
     granularity = spec.get("granularity", {"type": "per_tensor"})
     if granularity["type"] == "per_tensor":
         block = np.asarray(weight, dtype=np.float32)
         fit_rows = min(rows, sample_rows)
-        recon, seconds = _encode_block(name, block, spec, fit_rows=fit_rows)
+        recon, (seconds, cpu) = _encode_block(name, block, spec, fit_rows=fit_rows)
         sse = float(((recon.astype(np.float64) - block) ** 2).sum())
-        whole = seconds * rows / fit_rows
-        note = "" if fit_rows == rows else f"fit on {fit_rows}/{rows} rows, time x{rows / fit_rows:g}"
-        return dict(seconds_measured=seconds, blocks_measured=1, seconds_whole=whole, sse=sse, note=note)
+        scale = rows / fit_rows
+        note = "" if fit_rows == rows else f"fit on {fit_rows}/{rows} rows, time x{scale:g}"
+        return dict(seconds_measured=seconds, blocks_measured=1, seconds_whole=seconds * scale, cpu_whole=cpu * scale,
+                    sse=sse, note=note)
     group = granularity["group_size"]
-    sse, seconds, blocks = 0.0, 0.0, 0
+    sse, seconds, cpu, blocks = 0.0, 0.0, 0.0, 0
     for start in range(0, subset_rows, group):
         block = np.asarray(weight[start:start + group], dtype=np.float32)
-        recon, fit_time = _encode_block(name, block, spec)
+        recon, (fit_seconds, fit_cpu) = _encode_block(name, block, spec)
         sse += float(((recon.astype(np.float64) - block) ** 2).sum())
-        seconds += fit_time
+        seconds += fit_seconds
+        cpu += fit_cpu
         blocks += 1
-    total_blocks = rows // group
-    note = f"{blocks}/{total_blocks} blocks, time x{total_blocks / blocks:g}"
-    return dict(seconds_measured=seconds, blocks_measured=blocks, seconds_whole=seconds * total_blocks / blocks,
+    scale = (rows // group) / blocks
+    note = f"{blocks}/{rows // group} blocks, time x{scale:g}"
+    return dict(seconds_measured=seconds, blocks_measured=blocks, seconds_whole=seconds * scale, cpu_whole=cpu * scale,
                 sse=sse, note=note)
