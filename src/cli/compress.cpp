@@ -28,9 +28,12 @@ Command add_compress_command(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "compress",
       "Palettize the eligible tensors of a safetensors checkpoint (F32/F16/BF16, rank >= 2, >= min_elements "
-      "elements) into a palettize container; every other tensor is copied unchanged");
-  app->add_option("IN", options->input, "input .safetensors file or sharded *.safetensors.index.json")->required();
-  app->add_option("OUT", options->output, "output path, of the same kind as IN (sharded input -> *.index.json)")
+      "elements) into a palettize container, every other tensor being copied unchanged; or those of an ONNX model "
+      "(initializers and Constant tensors, subgraphs included) into decode subgraphs of an ONNX model");
+  app->add_option("IN", options->input, "input .safetensors file, sharded *.safetensors.index.json, or .onnx model")
+      ->required();
+  app->add_option("OUT", options->output,
+                  "output path, of the same kind as IN (sharded input -> *.index.json, .onnx -> .onnx)")
       ->required();
   CLI::Option* config = app->add_option("--config", options->config_file,
                                         "model config (YAML, or JSON for *.json): global spec, ordered regex "

@@ -53,7 +53,11 @@ struct CompressResult {
 
 // Plans, declares every output tensor, then palettizes and writes tensor by tensor, releasing input pages
 // as it goes; commits the output only when everything succeeded.
+// An ONNX pair (IN.onnx OUT.onnx) goes to run_compress_onnx.
 CompressResult run_compress(const CompressOptions& options);
+// The same over an ONNX model: float initializers and Constant tensors (subgraphs included) are planned by
+// their names in the graph and replaced by decode subgraphs; one output file.
+CompressResult run_compress_onnx(const CompressOptions& options);
 
 void print_compress_table(const CompressResult& result, std::ostream& out);
 nlohmann::json compress_result_json(const CompressOptions& options, const CompressResult& result);

@@ -70,9 +70,8 @@ TensorResult palettize_one(const TensorPlan& plan, const TensorView& weight, con
 }  // namespace
 
 CompressResult run_compress(const CompressOptions& options) {
+  if (is_onnx_pair(options.input, options.output)) return run_compress_onnx(options);
   const auto started = Clock::now();
-  refuse_onnx(options.input);
-  refuse_onnx(options.output);
   CompressResult result;
   result.config = config_from_options(options);
   std::optional<Recipe> recipe;

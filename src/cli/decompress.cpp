@@ -1,10 +1,11 @@
 // `palettize decompress IN OUT`: a palettize container back to a dense safetensors checkpoint with the
-// original names, shapes and dtypes (sharded the same way as IN).
+// original names, shapes and dtypes (sharded the same way as IN), or a palettized ONNX model back to a dense one.
 #include <iostream>
 #include <memory>
 
 #include "cli/cli_common.hpp"
 #include "cli/container_view.hpp"
+#include "cli/onnx_view.hpp"
 #include "cli/output_plan.hpp"
 #include "palettize/error.hpp"
 
@@ -26,8 +27,10 @@ Metadata without_container_keys(const Metadata& metadata) {
 }
 
 void run_decompress(const DecompressOptions& options) {
-  refuse_onnx(options.input);
-  refuse_onnx(options.output);
+  if (is_onnx_pair(options.input, options.output)) {
+    decompress_onnx(options.input, options.output, options.force);
+    return;
+  }
   const Checkpoint input(options.input);
   const ContainerView container(input);
   check(container.is_container(), options.input.string(),
@@ -57,8 +60,11 @@ void run_decompress(const DecompressOptions& options) {
 Command add_decompress_command(CLI::App& parent) {
   auto options = std::make_shared<DecompressOptions>();
   CLI::App* app = parent.add_subcommand(
-      "decompress", "Decode a palettize container into a dense safetensors checkpoint (original names, shapes, dtypes)");
-  app->add_option("IN", options->input, "palettize container (.safetensors or sharded *.safetensors.index.json)")
+      "decompress",
+      "Decode a palettize container into a dense safetensors checkpoint (original names, shapes, dtypes), or a "
+      "palettized ONNX model into a dense ONNX model");
+  app->add_option("IN", options->input,
+                  "palettize container (.safetensors or sharded *.safetensors.index.json) or palettized .onnx model")
       ->required();
   app->add_option("OUT", options->output, "dense output, of the same kind as IN")->required();
   app->add_flag("--force", options->force, "overwrite an existing output");

@@ -1,10 +1,12 @@
-// `palettize eval ORIGINAL COMPRESSED`: reconstruction error of every floating tensor, and what it cost.
+// `palettize eval ORIGINAL COMPRESSED`: reconstruction error of every floating tensor, and what it cost
+// (safetensors checkpoints here, ONNX models in eval_onnx.cpp).
 #include <cmath>
 #include <iostream>
 #include <memory>
 
 #include "cli/cli_common.hpp"
 #include "cli/container_view.hpp"
+#include "cli/eval.hpp"
 #include "cli/format.hpp"
 #include "cli/output_plan.hpp"
 #include "cli/table.hpp"
@@ -17,26 +19,6 @@ struct EvalOptions {
   std::filesystem::path original;
   std::filesystem::path compressed;
   bool json = false;
-};
-
-struct EvalRow {
-  const LogicalTensor* tensor = nullptr;  // in the compressed checkpoint
-  ErrorMetrics metrics;
-};
-
-struct EvalResult {
-  std::vector<EvalRow> rows;  // floating tensors, in the original's order
-  double sse = 0, signal = 0;
-  int64_t weights = 0;
-  uint64_t stored_bytes = 0;
-  uint64_t original_file_bytes = 0, compressed_file_bytes = 0;
-  double snr_db() const { return sse == 0 ? INFINITY : 10 * std::log10(signal / sse); }
-  double bits_per_weight() const {
-    return weights ? 8.0 * static_cast<double>(stored_bytes) / static_cast<double>(weights) : 0;
-  }
-  double compression_ratio() const {
-    return static_cast<double>(original_file_bytes) / static_cast<double>(compressed_file_bytes);
-  }
 };
 
 void check_same_tensor_set(const Checkpoint& original, const ContainerView& compressed) {
@@ -71,12 +53,11 @@ EvalResult evaluate(const Checkpoint& original, const ContainerView& compressed)
             compressed.checkpoint().path().string(), ": non-floating tensor '", entry.name,
             "' differs from the original");
     } else {
-      EvalRow row{&tensor, compare(reference, reconstructed.view())};
-      result.sse += row.metrics.sse;
-      result.signal += row.metrics.signal;
-      result.weights += tensor.numel();
-      result.stored_bytes += tensor.stored_bytes;
-      result.rows.push_back(row);
+      std::optional<PalettizationSpec> spec;
+      if (tensor.entry) spec = tensor.entry->spec;
+      result.add(EvalRow{tensor.name, tensor.shape, tensor.dtype, spec, tensor.bits_per_weight(),
+                         compare(reference, reconstructed.view())},
+                 tensor.stored_bytes);
     }
     original.release(entry.name);
     compressed.release(tensor);
@@ -89,12 +70,12 @@ EvalResult evaluate(const Checkpoint& original, const ContainerView& compressed)
 nlohmann::json eval_json(const EvalResult& result) {
   nlohmann::json tensors = nlohmann::json::array();
   for (const EvalRow& row : result.rows) {
-    tensors.push_back({{"name", row.tensor->name},
+    tensors.push_back({{"name", row.name},
                        {"sse", row.metrics.sse},
                        {"mse", row.metrics.mse},
                        {"snr_db", json_number(row.metrics.snr_db)},
                        {"max_abs_err", row.metrics.max_abs_err},
-                       {"bits_per_weight", row.tensor->bits_per_weight()}});
+                       {"bits_per_weight", row.bits_per_weight}});
   }
   return {{"tensors", tensors},
           {"total",
@@ -112,10 +93,9 @@ void print_eval_table(const EvalResult& result, std::ostream& out) {
   for (const EvalRow& row : result.rows) {
     std::snprintf(mse, sizeof mse, "%.3e", row.metrics.mse);
     std::snprintf(max_err, sizeof max_err, "%.3e", row.metrics.max_abs_err);
-    table.add_row({row.tensor->name, format_shape(row.tensor->shape), std::string(dtype_name(row.tensor->dtype)),
-                   row.tensor->entry ? spec_short_form(row.tensor->entry->spec) : "-",
-                   format_decimal(row.tensor->bits_per_weight(), 3), format_decimal(row.metrics.snr_db, 2), max_err,
-                   mse});
+    table.add_row({row.name, format_shape(row.shape), std::string(dtype_name(row.dtype)),
+                   row.spec ? spec_short_form(*row.spec) : "-", format_decimal(row.bits_per_weight, 3),
+                   format_decimal(row.metrics.snr_db, 2), max_err, mse});
   }
   table.add_rule();
   std::snprintf(mse, sizeof mse, "%.3e", result.weights ? result.sse / static_cast<double>(result.weights) : 0.0);
@@ -127,26 +107,40 @@ void print_eval_table(const EvalResult& result, std::ostream& out) {
       << format_decimal(result.compression_ratio(), 2) << "x)\n";
 }
 
+EvalResult evaluate_checkpoints(const std::filesystem::path& original_path,
+                                const std::filesystem::path& compressed_path) {
+  const Checkpoint original(original_path);
+  const Checkpoint compressed_checkpoint(compressed_path);
+  const ContainerView compressed(compressed_checkpoint);
+  return evaluate(original, compressed);
+}
+
 }  // namespace
+
+void EvalResult::add(EvalRow row, uint64_t stored) {
+  sse += row.metrics.sse;
+  signal += row.metrics.signal;
+  weights += shape_numel(row.shape);
+  stored_bytes += stored;
+  rows.push_back(std::move(row));
+}
 
 Command add_eval_command(CLI::App& parent) {
   auto options = std::make_shared<EvalOptions>();
   CLI::App* app = parent.add_subcommand(
       "eval",
-      "Compare a compressed checkpoint with its original: per floating tensor and in total SSE, MSE, SNR dB, max "
-      "abs error, bits per weight (stored bits / weights), and the compression ratio of the files on disk");
-  app->add_option("ORIGINAL", options->original, "the dense checkpoint")->required();
-  app->add_option("COMPRESSED", options->compressed, "the palettize container made from it")->required();
+      "Compare a compressed checkpoint or ONNX model with its original: per floating tensor and in total SSE, MSE, "
+      "SNR dB, max abs error, bits per weight (stored bits / weights), and the compression ratio of the files on disk");
+  app->add_option("ORIGINAL", options->original, "the dense checkpoint or ONNX model")->required();
+  app->add_option("COMPRESSED", options->compressed, "the palettize container or palettized ONNX model made from it")
+      ->required();
   app->add_flag("--json", options->json,
                 "print {\"tensors\":[{name,sse,mse,snr_db,max_abs_err,bits_per_weight}],"
                 "\"total\":{sse,snr_db,bits_per_weight,compression_ratio}} (snr_db null when exact)");
   return Command{app, [options] {
-                   refuse_onnx(options->original);
-                   refuse_onnx(options->compressed);
-                   const Checkpoint original(options->original);
-                   const Checkpoint compressed_checkpoint(options->compressed);
-                   const ContainerView compressed(compressed_checkpoint);
-                   const EvalResult result = evaluate(original, compressed);
+                   const EvalResult result = is_onnx_pair(options->original, options->compressed)
+                                                 ? evaluate_onnx(options->original, options->compressed)
+                                                 : evaluate_checkpoints(options->original, options->compressed);
                    if (options->json) {
                      std::cout << eval_json(result).dump(2) << "\n";
                    } else {

@@ -1,0 +1,152 @@
+// `palettize compress IN.onnx OUT.onnx`: the compress run over an ONNX model. Each float tensor the config
+// palettizes is replaced in memory by its decode subgraph (palettize/onnx_model.hpp); the model is written
+// once at the end, to a temporary file renamed into place, so a failure leaves no output.
+#include <chrono>
+
+#include "cli/cli_common.hpp"
+#include "cli/compress.hpp"
+#include "cli/mixed_plan.hpp"
+#include "cli/progress.hpp"
+#include "cli/sensitivities.hpp"
+#include "onnx/onnx_proto.hpp"
+#include "palettize/error.hpp"
+#include "palettize/onnx_model.hpp"
+#include "palettize/output_file.hpp"
+
+namespace palettize::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
+  std::error_code error;
+  return std::filesystem::equivalent(a, b, error) && !error;
+}
+
+void check_onnx_output(const CompressOptions& options) {
+  std::vector<std::filesystem::path> inputs{options.input};
+  if (options.sensitivities) inputs.push_back(*options.sensitivities);
+  if (options.config_file) inputs.push_back(*options.config_file);
+  if (options.importance) inputs.push_back(*options.importance);
+  for (const auto& input : inputs) {
+    check(!same_file(options.output, input), "output ", options.output.string(), " would overwrite the input ",
+          input.string(), "; choose another output path");
+  }
+}
+
+// Plans every float tensor of the model. Rules match the tensor's name in the graph; the plan (and so the
+// report and --sensitivities) uses its key, which differs from the name only when sibling subgraphs reuse it.
+std::vector<TensorPlan> plan_onnx(const OnnxModel& model, const ModelConfig& config, bool strict) {
+  std::vector<TensorPlan> plans;
+  for (const OnnxTensor& tensor : model.palettizable_tensors()) {
+    TensorPlan plan = plan_tensor(config, tensor.name, tensor.view.dtype, tensor.view.shape, strict);
+    plan.name = tensor.key;
+    plan.byte_size = tensor.view.data.size();
+    plans.push_back(std::move(plan));
+  }
+  return plans;
+}
+
+uint64_t payload_bytes(const ContainerEntry& entry) {
+  uint64_t bytes = 0;
+  for (const TensorDecl& part : container_parts(entry)) bytes += part.byte_size();
+  return bytes;
+}
+
+TensorResult palettize_onnx_tensor(OnnxModel& model, const TensorPlan& plan, const Sensitivities* sensitivities,
+                                   const PalettizeOptions& engine_options) {
+  const OnnxTensor* tensor = model.find(plan.name);
+  check(tensor != nullptr, "internal: ONNX tensor ", plan.name, " vanished while compressing");
+  std::vector<float> importances;
+  if (sensitivities) importances = sensitivities->load(plan.name);
+  PalettizedTensor palettized;
+  try {
+    palettized = palettize(tensor->view, plan.entry->spec, engine_options, importances);
+  } catch (const Error& error) {
+    fail("tensor '", plan.name, "' ", shape_to_string(plan.shape), ": ", error.what());
+  }
+  TensorResult result;
+  result.metrics = compare(tensor->view, decode(palettized).view());
+  result.stored_bytes = payload_bytes(*plan.entry);
+  model.replace_with_palettized(plan.name, palettized);
+  if (sensitivities) sensitivities->release(plan.name);
+  return result;
+}
+
+// The model with the mixed-precision recipe in its metadata_props, as the safetensors output keeps it in
+// __metadata__. OnnxModel owns the palettize.* keys it writes, so the record is added to the serialized model.
+std::string serialize_with_recipe(const OnnxModel& model, const std::string& recipe) {
+  onnx::ModelProto proto;
+  check(proto.ParseFromString(model.serialize()), "internal: cannot reparse the palettized ONNX model");
+  onnx::StringStringEntryProto* entry = proto.add_metadata_props();
+  entry->set_key(std::string(kRecipeMetadataKey));
+  entry->set_value(recipe);
+  std::string bytes;
+  check(proto.SerializeToString(&bytes), "internal: cannot serialize the palettized ONNX model");
+  return bytes;
+}
+
+}  // namespace
+
+CompressResult run_compress_onnx(const CompressOptions& options) {
+  const auto started = Clock::now();
+  CompressResult result;
+  result.config = config_from_options(options);
+  OnnxModel model = OnnxModel::load(options.input);
+  check(model.palettized_keys().empty(), options.input.string(),
+        ": already a palettized ONNX model; decompress it first");
+  check_onnx_output(options);
+  // Opened now so an existing output (without --force) or a missing directory fails before any work.
+  OutputFile output(options.output, options.force);
+  std::optional<Recipe> recipe;
+  if (options.target_bits) {
+    recipe = plan_recipe(options.input, result.config, *options.target_bits,
+                         MixedOptions{options.candidates, options.importance, false, options.strict, options.quiet,
+                                      options.threads});
+    result.config = recipe->config;
+  }
+  result.plans = plan_onnx(model, result.config, options.strict);
+  for (const TensorPlan& plan : result.plans) {
+    if (plan.misfit) result.warnings.push_back(misfit_warning(plan));
+  }
+  for (const std::string& warning : result.warnings) warn(warning);
+  std::optional<Sensitivities> sensitivities;
+  if (options.sensitivities) {
+    sensitivities.emplace(*options.sensitivities);
+    sensitivities->check_covers(result.plans);
+  }
+
+  PalettizeOptions engine_options;
+  engine_options.seed = options.seed;
+  engine_options.threads = options.threads;
+  uint64_t total_bytes = 0;
+  for (const TensorPlan& plan : result.plans) total_bytes += plan.byte_size;
+  Progress progress(result.plans.size(), total_bytes, options.quiet);
+  for (const TensorPlan& plan : result.plans) {
+    const auto tensor_started = Clock::now();
+    progress.start(plan.name);
+    TensorResult tensor;
+    if (plan.entry) {
+      tensor = palettize_onnx_tensor(model, plan, sensitivities ? &*sensitivities : nullptr, engine_options);
+    } else {
+      tensor.stored_bytes = plan.byte_size;
+    }
+    tensor.seconds = seconds_since(tensor_started);
+    result.tensors.push_back(tensor);
+    progress.finish_one(plan.byte_size);
+  }
+  progress.clear();
+  output.write(std::string_view(recipe ? serialize_with_recipe(model, recipe->json.dump()) : model.serialize()));
+  output.commit();
+  result.output_files = {options.output};
+  result.input_file_bytes = std::filesystem::file_size(options.input);
+  result.output_file_bytes = std::filesystem::file_size(options.output);
+  result.seconds = seconds_since(started);
+  return result;
+}
+
+}  // namespace palettize::cli

@@ -1,0 +1,16 @@
+#include "cli/cli_common.hpp"
+#include "palettize/error.hpp"
+#include "palettize/onnx_model.hpp"
+
+namespace palettize::cli {
+
+bool is_onnx_pair(const std::filesystem::path& first, const std::filesystem::path& second) {
+  const bool first_onnx = is_onnx_path(first);
+  const bool second_onnx = is_onnx_path(second);
+  check(first_onnx == second_onnx, first.string(), " and ", second.string(),
+        ": one is an ONNX model (.onnx) and the other is not; palettize reads and writes safetensors "
+        "checkpoints and ONNX models but does not convert between them");
+  return first_onnx;
+}
+
+}  // namespace palettize::cli
