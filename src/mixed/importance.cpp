@@ -53,7 +53,16 @@ void apply_per_candidate(TensorCandidates& tensor, const std::map<std::string, d
 ImportanceTable importance_from_json(const nlohmann::json& json, std::string_view source) {
   check(json.is_object(), source, ": expected an object {\"tensors\": {...}}, got ", json.dump());
   for (const auto& [key, value] : json.items()) {
-    check(key == "tensors" || key == "note", source, ": unknown key '", key, "' (expected \"tensors\", \"note\")");
+    check(key == "tensors" || key == "note" || key == "sensitivity", source, ": unknown key '", key,
+          "' (expected \"tensors\", \"note\", \"sensitivity\")");
+  }
+  // A table palettize sensitivity is still filling lacks tensors, which would silently fall back to weight
+  // SSE on another scale.
+  if (json.contains("sensitivity")) {
+    const nlohmann::json& sensitivity = json.at("sensitivity");
+    check(sensitivity.is_object() && sensitivity.value("complete", false) == true, source,
+          ": a partial sensitivity table (\"sensitivity\": {\"complete\": false}); finish it by rerunning palettize "
+          "sensitivity with the same arguments");
   }
   check(json.contains("tensors") && json.at("tensors").is_object(), source,
         ": \"tensors\" must be an object {NAME: importance or {candidate: damage}}");

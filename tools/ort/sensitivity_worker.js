@@ -1,0 +1,139 @@
+'use strict';
+// A long-lived onnxruntime-node evaluator for `palettize sensitivity`: runs the reference model once on
+// seeded inputs, keeps its outputs, then answers one request per stdin line with the fidelity of another
+// model file on the same inputs. One process, one set of reference outputs, many evaluations.
+//
+// usage: node tools/ort/sensitivity_worker.js REFERENCE.onnx INPUTS.json [--sets N] [--seed S] [--threads T]
+//                                            [--outputs NAME,NAME]
+// INPUTS.json: the input descriptions of tests/ort/inputs.js; an input without "type" takes the model's.
+// Protocol (one JSON object per line):
+//   first line out:  {"ready": true, "outputs": [NAME...], "inputs": {NAME: {"type", "shape"}}}
+//   request in:      {"model": "/path/to/model.onnx"}
+//   reply out:       {"outputs": {NAME: {"signal", "noise"}}, "damage", "snr_db", "seconds"} or {"error": MESSAGE}
+// damage = mean over the chosen outputs of noise power / signal power (sum over every input set);
+// snr_db = -10 log10(damage), "inf" when the outputs are identical. A failure before "ready" is answered
+// {"error": MESSAGE} on stdout, repeated on stderr, and the worker exits with 1.
+const fs = require('fs');
+const readline = require('readline');
+const { loadOrt } = require('../../tests/ort/common');
+const { makeInputs } = require('../../tests/ort/inputs');
+
+function parseArgs(argv) {
+  const args = { positional: [], sets: 1, seed: 1, threads: 1, outputs: null };
+  for (let i = 0; i < argv.length; ++i) {
+    if (argv[i] === '--sets') args.sets = Number(argv[++i]);
+    else if (argv[i] === '--seed') args.seed = Number(argv[++i]);
+    else if (argv[i] === '--threads') args.threads = Number(argv[++i]);
+    else if (argv[i] === '--outputs') args.outputs = argv[++i].split(',');
+    else args.positional.push(argv[i]);
+  }
+  if (args.positional.length !== 2) {
+    throw new Error('usage: sensitivity_worker.js REFERENCE.onnx INPUTS.json [--sets N] [--seed S] [--threads T] [--outputs A,B]');
+  }
+  return args;
+}
+
+function withModelTypes(descriptions, session) {
+  const types = {};
+  for (const meta of session.inputMetadata || []) if (meta.isTensor) types[meta.name] = meta.type;
+  const result = {};
+  for (const [name, description] of Object.entries(descriptions)) {
+    if (!session.inputNames.includes(name)) {
+      throw new Error(`the model has no input '${name}' (its inputs: ${session.inputNames.join(', ')})`);
+    }
+    result[name] = { ...description, type: description.type || types[name] || 'float32' };
+  }
+  for (const name of session.inputNames) {
+    if (!(name in result)) throw new Error(`no shape given for the model input '${name}' (give --input ${name}=DIMS)`);
+  }
+  return result;
+}
+
+function outputStats(reference, result, names) {
+  const stats = {};
+  for (const name of names) {
+    const x = reference[name], y = result[name];
+    if (!y) throw new Error(`the evaluated model has no output '${name}'`);
+    if (x.data.length !== y.data.length) throw new Error(`output '${name}': ${y.data.length} elements, reference has ${x.data.length}`);
+    let signal = 0, noise = 0;
+    for (let i = 0; i < x.data.length; ++i) {
+      const o = Number(x.data[i]), d = o - Number(y.data[i]);
+      signal += o * o;
+      noise += d * d;
+    }
+    stats[name] = { signal, noise };
+  }
+  return stats;
+}
+
+function addStats(total, stats) {
+  for (const [name, s] of Object.entries(stats)) {
+    const t = total[name] || (total[name] = { signal: 0, noise: 0 });
+    t.signal += s.signal;
+    t.noise += s.noise;
+  }
+}
+
+function summarize(total) {
+  const names = Object.keys(total);
+  let damage = 0;
+  for (const name of names) {
+    const { signal, noise } = total[name];
+    // A silent output (signal 0) is damaged by any noise at all; without noise it is intact.
+    damage += signal > 0 ? noise / signal : (noise > 0 ? Infinity : 0);
+  }
+  damage /= names.length;
+  if (!Number.isFinite(damage)) throw new Error('an output is non-finite or the reference output is all zeros');
+  return { outputs: total, damage, snr_db: damage === 0 ? 'inf' : -10 * Math.log10(damage) };
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const ort = loadOrt();
+  const options = { intraOpNumThreads: args.threads, interOpNumThreads: 1 };
+  const reference = await ort.InferenceSession.create(args.positional[0], options);
+  const descriptions = withModelTypes(JSON.parse(fs.readFileSync(args.positional[1], 'utf8')), reference);
+  const names = args.outputs || reference.outputNames;
+  for (const name of names) {
+    if (!reference.outputNames.includes(name)) {
+      throw new Error(`the model has no output '${name}' (its outputs: ${reference.outputNames.join(', ')})`);
+    }
+  }
+  const sets = [];
+  for (let set = 0; set < args.sets; ++set) {
+    const feeds = makeInputs(ort, descriptions, args.seed + set);
+    const outputs = await reference.run(feeds);
+    const kept = {};
+    for (const name of names) kept[name] = { data: outputs[name].data };
+    sets.push({ feeds, outputs: kept });
+  }
+  const described = {};
+  for (const [name, d] of Object.entries(descriptions)) described[name] = { type: d.type, shape: d.shape };
+  process.stdout.write(JSON.stringify({ ready: true, outputs: names, inputs: described }) + '\n');
+
+  const lines = readline.createInterface({ input: process.stdin, terminal: false });
+  for await (const line of lines) {
+    if (!line.trim()) continue;
+    const start = process.hrtime.bigint();
+    let reply;
+    try {
+      const request = JSON.parse(line);
+      const session = await ort.InferenceSession.create(request.model, options);
+      const total = {};
+      for (const set of sets) addStats(total, outputStats(set.outputs, await session.run(set.feeds), names));
+      if (session.release) await session.release();
+      reply = summarize(total);
+      reply.seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    } catch (error) {
+      reply = { error: error.message };
+    }
+    process.stdout.write(JSON.stringify(reply) + '\n');
+  }
+}
+
+main().catch(error => {
+  // The caller reads stdout: say why there, too (stdout to a pipe is synchronous on Linux).
+  process.stdout.write(JSON.stringify({ error: error.message }) + '\n');
+  console.error(`sensitivity_worker: ${error.message}`);
+  process.exit(1);
+});
