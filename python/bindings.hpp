@@ -12,6 +12,7 @@ namespace py = pybind11;
 // Each topic registers its classes and functions on the module.
 void bind_specs(py::module_& module);
 void bind_engine(py::module_& module);
+void bind_tools(py::module_& module);  // compress_file, decompress_file, eval_files
 
 // A Python value in the reference's dict form (None, bool, int, float, str, dict, list, tuple, numpy scalars
 // and the module's spec objects) as JSON. Throws palettize::Error naming `path` for anything else.

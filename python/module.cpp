@@ -17,4 +17,5 @@ PYBIND11_MODULE(palettize, module) {
 
   palettize::python::bind_specs(module);
   palettize::python::bind_engine(module);
+  palettize::python::bind_tools(module);
 }

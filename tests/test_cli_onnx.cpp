@@ -125,6 +125,9 @@ class CliOnnx : public ::testing::Test {
     args.insert(args.end(), extra.begin(), extra.end());
     return run_palettize(args);
   }
+  RunResult decompress_out() {
+    return run_palettize({"decompress", (scratch / "out.onnx").string(), (scratch / "dense.onnx").string()});
+  }
   ScratchDir scratch;
   Weights weights;
 };
@@ -145,7 +148,7 @@ TEST_F(CliOnnx, CompressThenDecompressGivesTheEngineDecodeUnderTheGraphNames) {
   EXPECT_EQ(report["total"]["input_file_bytes"], std::filesystem::file_size(model_path()));
   EXPECT_LT(std::filesystem::file_size(scratch / "out.onnx"), std::filesystem::file_size(model_path()));
 
-  const RunResult back = run_palettize({"decompress", (scratch / "out.onnx").string(), (scratch / "dense.onnx").string()});
+  const RunResult back = decompress_out();
   ASSERT_EQ(back.exit_code, 0) << describe(back);
   const std::map<std::string, Tensor> originals = dense_tensors(model_path());
   const std::map<std::string, Tensor> restored = dense_tensors(scratch / "dense.onnx");
@@ -169,7 +172,8 @@ TEST_F(CliOnnx, CompressThenDecompressGivesTheEngineDecodeUnderTheGraphNames) {
 
 TEST_F(CliOnnx, ConfigRulesMatchTheNamesInTheGraphAndMisfitsAreWarned) {
   write_text(scratch / "config.yaml",
-             "global: w4\nrules:\n  - pattern: 'sub\\.w'\n    spec: null\n  - pattern: 'dec\\..*'\n    spec: {n_bits: 2}\n");
+             "global: w4\nrules:\n  - pattern: 'sub\\.w'\n    spec: null\n"
+             "  - pattern: 'dec\\..*'\n    spec: {n_bits: 2}\n");
   const RunResult run = compress({"--config", (scratch / "config.yaml").string()});
   ASSERT_EQ(run.exit_code, 0) << describe(run);
   std::map<std::string, json> rows = rows_by_name(run.json());
@@ -287,7 +291,7 @@ TEST_F(CliOnnx, TargetBitsRecordsTheRecipeInMetadataProps) {
   }
   EXPECT_EQ(bits, (std::set<int>{2, 4})) << run.out;
 
-  ASSERT_EQ(run_palettize({"decompress", (scratch / "out.onnx").string(), (scratch / "dense.onnx").string()}).exit_code, 0);
+  ASSERT_EQ(decompress_out().exit_code, 0);
   ASSERT_TRUE(proto.ParseFromString(read_text(scratch / "dense.onnx")));
   for (const auto& entry : proto.metadata_props()) EXPECT_FALSE(entry.key().starts_with("palettize.")) << entry.key();
 }
@@ -324,7 +328,7 @@ TEST_F(CliOnnx, OnnxRuntimeRunsTheCompressedModel) {
   const std::filesystem::path ort = std::filesystem::path(PALETTIZE_SOURCE_DIR) / "node_modules/onnxruntime-node";
   if (!std::filesystem::exists(ort)) GTEST_SKIP() << "onnxruntime-node not installed (scripts/bootstrap)";
   ASSERT_EQ(compress({"--preset", "w4"}).exit_code, 0);
-  ASSERT_EQ(run_palettize({"decompress", (scratch / "out.onnx").string(), (scratch / "dense.onnx").string()}).exit_code, 0);
+  ASSERT_EQ(decompress_out().exit_code, 0);
   const test::CommandResult result = test::run_command(
       "node " + test::shell_quote(std::string(PALETTIZE_SOURCE_DIR) + "/tests/ort/same_outputs.js") + " " +
       test::shell_quote((scratch / "out.onnx").string()) + " " + test::shell_quote((scratch / "dense.onnx").string()));

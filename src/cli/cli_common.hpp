@@ -32,9 +32,4 @@ Command add_plan_command(CLI::App& parent);  // mixed precision (issue 8)
 // "palettize: warning: <message>" on stderr.
 void warn(std::string_view message);
 
-// The commands read and write safetensors checkpoints or ONNX models, never converting between them: true
-// when both paths name ONNX models (by extension), false when neither does, and an Error naming both paths
-// for a mixed pair.
-bool is_onnx_pair(const std::filesystem::path& first, const std::filesystem::path& second);
-
 }  // namespace palettize::cli

@@ -5,23 +5,9 @@
 #include <memory>
 
 #include "cli/cli_common.hpp"
-#include "palettize/error.hpp"
-#include "palettize/spec_json.hpp"
+#include "cli/progress.hpp"
 
 namespace palettize::cli {
-
-ModelConfig config_from_options(const CompressOptions& options) {
-  if (options.config_file) return load_model_config(*options.config_file);
-  if (options.preset) return model_config_for_global(preset_spec(*options.preset), "--preset " + *options.preset);
-  if (options.spec_json) {
-    try {
-      return model_config_for_global(parse_spec_json(*options.spec_json), "--spec");
-    } catch (const Error& error) {
-      fail("--spec: ", error.what());
-    }
-  }
-  return ModelConfig{};
-}
 
 Command add_compress_command(CLI::App& parent) {
   auto options = std::make_shared<CompressOptions>();
@@ -63,7 +49,7 @@ Command add_compress_command(CLI::App& parent) {
   app->add_flag("--force", options->force, "overwrite an existing output");
   app->add_flag("--quiet", options->quiet, "no progress bar and no summary table");
   return Command{app, [options] {
-                   const CompressResult result = run_compress(*options);
+                   const CompressResult result = tools::run_compress(*options, terminal_callbacks(options->quiet));
                    if (options->json) {
                      std::cout << compress_result_json(*options, result).dump(2) << "\n";
                    } else if (!options->quiet) {

@@ -4,10 +4,7 @@
 #include <memory>
 
 #include "cli/cli_common.hpp"
-#include "cli/container_view.hpp"
-#include "cli/onnx_view.hpp"
-#include "cli/output_plan.hpp"
-#include "palettize/error.hpp"
+#include "palettize/tools.hpp"
 
 namespace palettize::cli {
 namespace {
@@ -17,43 +14,6 @@ struct DecompressOptions {
   std::filesystem::path output;
   bool force = false;
 };
-
-Metadata without_container_keys(const Metadata& metadata) {
-  Metadata dense;
-  for (const auto& [key, value] : metadata) {
-    if (!key.starts_with("palettize.")) dense[key] = value;
-  }
-  return dense;
-}
-
-void run_decompress(const DecompressOptions& options) {
-  if (is_onnx_pair(options.input, options.output)) {
-    decompress_onnx(options.input, options.output, options.force);
-    return;
-  }
-  const Checkpoint input(options.input);
-  const ContainerView container(input);
-  check(container.is_container(), options.input.string(),
-        ": not a palettize container (no palettized tensors listed in its metadata)");
-  check_output_path(input, options.output, checkpoint_files(input));
-  std::vector<ShardPlan> shards = output_shard_skeleton(input, options.output);
-  for (std::size_t i = 0; i < shards.size(); ++i) {
-    shards[i].metadata = without_container_keys(input.shard(i).metadata());
-  }
-  for (const LogicalTensor& tensor : container.tensors()) {
-    shards.at(tensor.shard).tensors.push_back(TensorDecl{tensor.name, tensor.dtype, tensor.shape});
-  }
-  CheckpointWriter writer(options.output, shards, options.force, output_index_metadata(input));
-  for (const LogicalTensor& tensor : container.tensors()) {
-    if (tensor.entry) {
-      writer.write_tensor(tensor.name, container.dense(tensor).data);
-    } else {
-      writer.write_tensor(tensor.name, input.view(tensor.name).data);
-    }
-    container.release(tensor);
-  }
-  writer.commit();
-}
 
 }  // namespace
 
@@ -69,7 +29,7 @@ Command add_decompress_command(CLI::App& parent) {
   app->add_option("OUT", options->output, "dense output, of the same kind as IN")->required();
   app->add_flag("--force", options->force, "overwrite an existing output");
   return Command{app, [options] {
-                   run_decompress(*options);
+                   tools::run_decompress(options->input, options->output, options->force);
                    return kExitOk;
                  }};
 }

@@ -49,9 +49,4 @@ std::string format_decimal(double value, int decimals) {
   return text;
 }
 
-nlohmann::json json_number(double value) {
-  if (!std::isfinite(value)) return nullptr;
-  return value;
-}
-
 }  // namespace palettize::cli

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "palettize/spec.hpp"
+#include "palettize/tools.hpp"
 
 namespace palettize::cli {
 
@@ -20,6 +21,6 @@ std::string format_shape(std::span<const int64_t> shape);
 // Fixed decimals; "inf" for an exact reconstruction.
 std::string format_decimal(double value, int decimals);
 // JSON cannot hold infinities or NaN: they become null (an exact reconstruction has SNR null).
-nlohmann::json json_number(double value);
+using tools::json_number;
 
 }  // namespace palettize::cli

@@ -5,15 +5,22 @@
 #include <optional>
 
 #include "cli/cli_common.hpp"
-#include "cli/container_view.hpp"
 #include "cli/format.hpp"
-#include "cli/onnx_view.hpp"
-#include "cli/output_plan.hpp"
 #include "cli/table.hpp"
 #include "palettize/spec_json.hpp"
+#include "tools/container_view.hpp"
+#include "tools/onnx_view.hpp"
+#include "tools/output_plan.hpp"
 
 namespace palettize::cli {
 namespace {
+
+using tools::checkpoint_files;
+using tools::ContainerView;
+using tools::LogicalTensor;
+using tools::onnx_logical_tensors;
+using tools::OnnxLogicalTensor;
+using tools::total_file_size;
 
 struct InspectOptions {
   std::filesystem::path file;

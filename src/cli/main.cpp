@@ -10,17 +10,11 @@
 
 #include "cli/cli_common.hpp"
 #include "palettize/error.hpp"
-#include "palettize/onnx_model.hpp"
 #include "palettize/output_file.hpp"
 
 namespace palettize::cli {
 
 void warn(std::string_view message) { std::cerr << "palettize: warning: " << message << "\n"; }
-
-void refuse_onnx(const std::filesystem::path& path) {
-  check(!is_onnx_path(path), path.string(), ": ONNX models are not supported by the command-line tool yet; "
-        "it reads and writes safetensors checkpoints");
-}
 
 namespace {
 

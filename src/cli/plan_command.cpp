@@ -8,6 +8,7 @@
 #include "cli/compress.hpp"
 #include "cli/format.hpp"
 #include "cli/mixed_plan.hpp"
+#include "cli/progress.hpp"
 #include "cli/table.hpp"
 #include "palettize/error.hpp"
 #include "palettize/output_file.hpp"
@@ -65,7 +66,7 @@ int run_plan(const PlanOptions& options) {
   MixedOptions mixed = options.mixed;
   mixed.quiet = mixed.quiet || options.json;
   const ModelConfig config = config_from_options(options.config);
-  const ModelCandidates model = model_candidates(options.input, config, mixed);
+  const ModelCandidates model = model_candidates(options.input, config, mixed, terminal_callbacks(mixed.quiet));
   for (const std::string& warning : model.warnings) warn(warning);
   nlohmann::json report = nlohmann::json::object();
   if (options.target_bits) {

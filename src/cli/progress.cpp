@@ -1,6 +1,10 @@
 #include "cli/progress.hpp"
 
+#include "cli/cli_common.hpp"
+
 #include <cstdio>
+#include <memory>
+#include <optional>
 
 #include <unistd.h>
 
@@ -68,6 +72,27 @@ void Progress::draw(bool force) {
   std::fprintf(stderr, "\r%-*s", static_cast<int>(kLineWidth), line.c_str());
   std::fflush(stderr);
   drawn_ = true;
+}
+
+tools::Callbacks terminal_callbacks(bool quiet) {
+  auto progress = std::make_shared<std::optional<Progress>>();
+  tools::Callbacks callbacks;
+  callbacks.warning = [progress](const std::string& message) {
+    if (*progress) (*progress)->clear();
+    warn(message);
+  };
+  callbacks.progress = [progress, quiet](const tools::ProgressUpdate& update) {
+    using Event = tools::ProgressUpdate::Event;
+    if (update.event == Event::start) {
+      if (update.done_tensors == 0) progress->emplace(update.total_tensors, update.total_bytes, quiet);
+      (*progress)->start(std::string(update.tensor));
+      return;
+    }
+    const uint64_t before = (*progress)->done_bytes();
+    (*progress)->finish_one(update.done_bytes - before);
+    if (update.done_tensors == update.total_tensors) progress->reset();  // the destructor clears the line
+  };
+  return callbacks;
 }
 
 }  // namespace palettize::cli

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "palettize/tools.hpp"
+
 namespace palettize::cli {
 
 class Progress {
@@ -14,6 +16,7 @@ class Progress {
   ~Progress();  // clears the line if still drawn
 
   bool enabled() const { return enabled_; }
+  uint64_t done_bytes() const { return done_bytes_; }
   void start(const std::string& tensor_name);  // shows the tensor being worked on
   void finish_one(uint64_t bytes);             // one tensor done, `bytes` of input consumed
   void clear();                                // erase the line (before printing anything else)
@@ -31,5 +34,9 @@ class Progress {
   std::chrono::steady_clock::time_point last_draw_;
   bool drawn_ = false;
 };
+
+// What the tool does with the library's callbacks (palettize/tools.hpp): warnings on stderr
+// ("palettize: warning: ..."), and a Progress line per pass over a model unless `quiet`.
+tools::Callbacks terminal_callbacks(bool quiet);
 
 }  // namespace palettize::cli

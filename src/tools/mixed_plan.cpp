@@ -1,16 +1,15 @@
-#include "cli/mixed_plan.hpp"
+#include "tools/mixed_plan.hpp"
 
 #include <functional>
 #include <set>
 
-#include "cli/cli_common.hpp"
-#include "cli/plan.hpp"
-#include "cli/progress.hpp"
+#include "tools/plan.hpp"
+#include "tools/tool_support.hpp"
 #include "palettize/container.hpp"
 #include "palettize/error.hpp"
 #include "palettize/onnx_model.hpp"
 
-namespace palettize::cli {
+namespace palettize::tools {
 namespace {
 
 // A tensor of the model being planned, whatever its file format.
@@ -24,7 +23,7 @@ struct ModelTensor {
 using ViewOf = std::function<TensorView(const std::string& name)>;
 
 ModelCandidates collect(const std::vector<ModelTensor>& tensors, const ViewOf& view_of, const ModelConfig& config,
-                        const MixedOptions& options) {
+                        const MixedOptions& options, const Callbacks& callbacks) {
   CandidateOptions candidate_options;
   candidate_options.n_bits = parse_candidate_bits(options.candidates);
   candidate_options.measure = options.measure;
@@ -45,7 +44,7 @@ ModelCandidates collect(const std::vector<ModelTensor>& tensors, const ViewOf& v
   }
   check(!planned.empty(), "no tensor to plan: the config (", config.source,
         ") palettizes none of the model's tensors");
-  Progress progress(planned.size(), planned_bytes, options.quiet);
+  ProgressReporter progress(callbacks, planned.size(), planned_bytes);
   for (const ModelTensor* tensor : planned) {
     progress.start(tensor->name);
     const SpecDecision decision = resolve_tensor_spec(config, tensor->name, tensor->dtype, tensor->shape);
@@ -53,7 +52,6 @@ ModelCandidates collect(const std::vector<ModelTensor>& tensors, const ViewOf& v
                                                candidate_options));
     progress.finish_one(tensor->byte_size);
   }
-  progress.clear();
   if (options.importance) {
     apply_importance(result.tensors, load_importance(*options.importance), result.other_tensors);
   }
@@ -61,7 +59,7 @@ ModelCandidates collect(const std::vector<ModelTensor>& tensors, const ViewOf& v
 }
 
 ModelCandidates onnx_candidates(const std::filesystem::path& path, const ModelConfig& config,
-                                const MixedOptions& options) {
+                                const MixedOptions& options, const Callbacks& callbacks) {
   const OnnxModel model = OnnxModel::load(path);
   std::vector<ModelTensor> tensors;
   std::set<std::string> seen;
@@ -76,11 +74,11 @@ ModelCandidates onnx_candidates(const std::filesystem::path& path, const ModelCo
     }
     fail(path.string(), ": no tensor '", name, "'");
   };
-  return collect(tensors, view_of, config, options);
+  return collect(tensors, view_of, config, options, callbacks);
 }
 
 ModelCandidates checkpoint_candidates(const std::filesystem::path& path, const ModelConfig& config,
-                                      const MixedOptions& options) {
+                                      const MixedOptions& options, const Callbacks& callbacks) {
   const Checkpoint checkpoint(path);
   for (std::size_t shard = 0; shard < checkpoint.shard_files().size(); ++shard) {
     check(!is_container(checkpoint.shard(shard).metadata()), checkpoint.shard(shard).path().string(),
@@ -94,16 +92,16 @@ ModelCandidates checkpoint_candidates(const std::filesystem::path& path, const M
     const TensorView view = checkpoint.view(name);
     return view;
   };
-  ModelCandidates result = collect(tensors, view_of, config, options);
+  ModelCandidates result = collect(tensors, view_of, config, options, callbacks);
   return result;
 }
 
 }  // namespace
 
 ModelCandidates model_candidates(const std::filesystem::path& model, const ModelConfig& config,
-                                 const MixedOptions& options) {
-  if (is_onnx_path(model)) return onnx_candidates(model, config, options);
-  return checkpoint_candidates(model, config, options);
+                                 const MixedOptions& options, const Callbacks& callbacks) {
+  if (is_onnx_path(model)) return onnx_candidates(model, config, options, callbacks);
+  return checkpoint_candidates(model, config, options, callbacks);
 }
 
 Recipe make_recipe(const ModelCandidates& candidates, double target_bits) {
@@ -116,10 +114,10 @@ Recipe make_recipe(const ModelCandidates& candidates, double target_bits) {
 }
 
 Recipe plan_recipe(const std::filesystem::path& model, const ModelConfig& config, double target_bits,
-                   const MixedOptions& options) {
-  const ModelCandidates candidates = model_candidates(model, config, options);
-  for (const std::string& warning : candidates.warnings) warn(warning);
+                   const MixedOptions& options, const Callbacks& callbacks) {
+  const ModelCandidates candidates = model_candidates(model, config, options, callbacks);
+  for (const std::string& warning : candidates.warnings) warn(callbacks, warning);
   return make_recipe(candidates, target_bits);
 }
 
-}  // namespace palettize::cli
+}  // namespace palettize::tools

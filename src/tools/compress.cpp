@@ -1,16 +1,18 @@
-// The streaming compress run: plan from the headers, declare every output, then one tensor at a time.
+// compress: the options' config, and the streaming run over a checkpoint (plan from the headers, declare
+// every output, then one tensor at a time). ONNX models are in compress_onnx.cpp.
 #include <chrono>
-#include <set>
 
-#include "cli/cli_common.hpp"
-#include "cli/compress.hpp"
-#include "cli/mixed_plan.hpp"
-#include "cli/output_plan.hpp"
-#include "cli/progress.hpp"
-#include "cli/sensitivities.hpp"
 #include "palettize/error.hpp"
+#include "palettize/spec_json.hpp"
+#include "palettize/tools.hpp"
+#include "tools/compress_onnx.hpp"
+#include "tools/mixed_plan.hpp"
+#include "tools/output_plan.hpp"
+#include "tools/plan.hpp"
+#include "tools/sensitivities.hpp"
+#include "tools/tool_support.hpp"
 
-namespace palettize::cli {
+namespace palettize::tools {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -69,8 +71,25 @@ TensorResult palettize_one(const TensorPlan& plan, const TensorView& weight, con
 
 }  // namespace
 
-CompressResult run_compress(const CompressOptions& options) {
-  if (is_onnx_pair(options.input, options.output)) return run_compress_onnx(options);
+ModelConfig config_from_options(const CompressOptions& options) {
+  check(options.config_file.has_value() + options.preset.has_value() + options.spec_json.has_value() <= 1,
+        "a config file, a preset and a spec exclude each other; give at most one");
+  if (options.config_file) return load_model_config(*options.config_file);
+  if (options.preset) return model_config_for_global(preset_spec(*options.preset), "--preset " + *options.preset);
+  if (options.spec_json) {
+    try {
+      return model_config_for_global(parse_spec_json(*options.spec_json), "--spec");
+    } catch (const Error& error) {
+      fail("--spec: ", error.what());
+    }
+  }
+  return ModelConfig{};
+}
+
+CompressResult run_compress(const CompressOptions& options, const Callbacks& callbacks) {
+  check(!options.target_bits || !options.sensitivities,
+        "a bits target (mixed precision) and sensitivities exclude each other");
+  if (is_onnx_pair(options.input, options.output)) return run_compress_onnx(options, callbacks);
   const auto started = Clock::now();
   CompressResult result;
   result.config = config_from_options(options);
@@ -78,7 +97,8 @@ CompressResult run_compress(const CompressOptions& options) {
   if (options.target_bits) {
     recipe = plan_recipe(options.input, result.config, *options.target_bits,
                          MixedOptions{options.candidates, options.importance, false, options.strict, options.quiet,
-                                      options.threads});
+                                      options.threads},
+                         callbacks);
     result.config = recipe->config;
   }
   const Checkpoint input(options.input);
@@ -87,7 +107,7 @@ CompressResult run_compress(const CompressOptions& options) {
   for (const TensorPlan& plan : result.plans) {
     if (plan.misfit) result.warnings.push_back(misfit_warning(plan));
   }
-  for (const std::string& warning : result.warnings) warn(warning);
+  for (const std::string& warning : result.warnings) warn(callbacks, warning);
 
   std::optional<Sensitivities> sensitivities;
   if (options.sensitivities) {
@@ -106,7 +126,7 @@ CompressResult run_compress(const CompressOptions& options) {
   engine_options.threads = options.threads;
   uint64_t total_bytes = 0;
   for (const TensorPlan& plan : result.plans) total_bytes += plan.byte_size;
-  Progress progress(result.plans.size(), total_bytes, options.quiet);
+  ProgressReporter progress(callbacks, result.plans.size(), total_bytes);
   for (const TensorPlan& plan : result.plans) {
     const auto tensor_started = Clock::now();
     progress.start(plan.name);
@@ -124,11 +144,10 @@ CompressResult run_compress(const CompressOptions& options) {
     progress.finish_one(plan.byte_size);
   }
   writer.commit();
-  progress.clear();
   result.input_file_bytes = total_file_size(checkpoint_files(input));
   result.output_file_bytes = total_file_size(result.output_files);
   result.seconds = seconds_since(started);
   return result;
 }
 
-}  // namespace palettize::cli
+}  // namespace palettize::tools

@@ -1,9 +1,9 @@
-#include "cli/plan.hpp"
+#include "tools/plan.hpp"
 
 #include "palettize/engine.hpp"
 #include "palettize/error.hpp"
 
-namespace palettize::cli {
+namespace palettize::tools {
 
 TensorPlan plan_tensor(const ModelConfig& config, const std::string& name, DType dtype, const Shape& shape,
                        bool strict) {
@@ -55,4 +55,4 @@ std::string misfit_warning(const TensorPlan& plan) {
          "): " + plan.skip_reason;
 }
 
-}  // namespace palettize::cli
+}  // namespace palettize::tools

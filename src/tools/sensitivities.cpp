@@ -1,10 +1,10 @@
-#include "cli/sensitivities.hpp"
+#include "tools/sensitivities.hpp"
 
 #include <cstring>
 
 #include "palettize/error.hpp"
 
-namespace palettize::cli {
+namespace palettize::tools {
 
 Sensitivities::Sensitivities(const std::filesystem::path& path) : checkpoint_(path) {}
 
@@ -34,4 +34,4 @@ std::vector<float> Sensitivities::load(const std::string& name) const {
   return values;
 }
 
-}  // namespace palettize::cli
+}  // namespace palettize::tools

@@ -9,7 +9,7 @@
 #include "palettize/onnx_model.hpp"
 #include "palettize/spec.hpp"
 
-namespace palettize::cli {
+namespace palettize::tools {
 
 struct OnnxLogicalTensor {
   std::string name;  // the tensor's key
@@ -28,7 +28,7 @@ std::vector<OnnxLogicalTensor> onnx_logical_tensors(const OnnxModel& model);
 // The dense tensor: decoded (palettized) or a copy of the stored data. Error for an unknown key.
 Tensor onnx_dense_tensor(const OnnxModel& model, const OnnxLogicalTensor& tensor);
 
-// `palettize decompress IN.onnx OUT.onnx`: every decode subgraph back to its dense tensor.
+// decompress of an ONNX model: every decode subgraph back to its dense tensor.
 void decompress_onnx(const std::filesystem::path& input, const std::filesystem::path& output, bool force);
 
-}  // namespace palettize::cli
+}  // namespace palettize::tools

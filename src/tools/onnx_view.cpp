@@ -1,11 +1,12 @@
-#include "cli/onnx_view.hpp"
+#include "tools/onnx_view.hpp"
 
 #include "palettize/container.hpp"
 #include "palettize/engine.hpp"
 #include "palettize/error.hpp"
 #include "palettize/output_file.hpp"
+#include "tools/tool_support.hpp"
 
-namespace palettize::cli {
+namespace palettize::tools {
 namespace {
 
 uint64_t payload_bytes(const PalettizedTensor& palettized, const std::string& key) {
@@ -13,11 +14,6 @@ uint64_t payload_bytes(const PalettizedTensor& palettized, const std::string& ke
   const ContainerEntry entry = make_container_entry(key, palettized.dtype, palettized.shape, palettized.spec);
   for (const TensorDecl& part : container_parts(entry)) bytes += part.byte_size();
   return bytes;
-}
-
-bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
-  std::error_code error;
-  return std::filesystem::equivalent(a, b, error) && !error;
 }
 
 }  // namespace
@@ -58,4 +54,4 @@ void decompress_onnx(const std::filesystem::path& input, const std::filesystem::
   file.commit();
 }
 
-}  // namespace palettize::cli
+}  // namespace palettize::tools

@@ -8,7 +8,7 @@
 
 #include "palettize/safetensors.hpp"
 
-namespace palettize::cli {
+namespace palettize::tools {
 
 // Checks that OUT has the input's kind (sharded input <-> OUT ending in ".index.json") and that no output
 // file would be one of `protected_files` (the input's files, sensitivities...), even with --force.
@@ -27,4 +27,4 @@ std::vector<std::filesystem::path> output_files(const std::filesystem::path& out
                                                 const std::vector<ShardPlan>& shards);
 uint64_t total_file_size(const std::vector<std::filesystem::path>& files);
 
-}  // namespace palettize::cli
+}  // namespace palettize::tools

@@ -1,8 +1,9 @@
-#include "cli/cli_common.hpp"
+#include "tools/tool_support.hpp"
+
 #include "palettize/error.hpp"
 #include "palettize/onnx_model.hpp"
 
-namespace palettize::cli {
+namespace palettize::tools {
 
 bool is_onnx_pair(const std::filesystem::path& first, const std::filesystem::path& second) {
   const bool first_onnx = is_onnx_path(first);
@@ -13,4 +14,9 @@ bool is_onnx_pair(const std::filesystem::path& first, const std::filesystem::pat
   return first_onnx;
 }
 
-}  // namespace palettize::cli
+bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
+  std::error_code error;
+  return std::filesystem::equivalent(a, b, error) && !error;
+}
+
+}  // namespace palettize::tools

@@ -1,13 +1,13 @@
-// `palettize eval ORIGINAL.onnx COMPRESSED.onnx`: the error of every float tensor of an ONNX model.
+// eval of ONNX models: the error of every float tensor of an ONNX model.
 #include <map>
 #include <set>
 
-#include "cli/eval.hpp"
-#include "cli/onnx_view.hpp"
+#include "tools/eval_onnx.hpp"
+#include "tools/onnx_view.hpp"
 #include "palettize/error.hpp"
 #include "palettize/onnx_model.hpp"
 
-namespace palettize::cli {
+namespace palettize::tools {
 
 EvalResult evaluate_onnx(const std::filesystem::path& original_path, const std::filesystem::path& compressed_path) {
   const OnnxModel original = OnnxModel::load(original_path);
@@ -43,4 +43,4 @@ EvalResult evaluate_onnx(const std::filesystem::path& original_path, const std::
   return result;
 }
 
-}  // namespace palettize::cli
+}  // namespace palettize::tools

@@ -1,10 +1,10 @@
-#include "cli/output_plan.hpp"
+#include "tools/output_plan.hpp"
 
 #include <cstdio>
 
 #include "palettize/error.hpp"
 
-namespace palettize::cli {
+namespace palettize::tools {
 namespace {
 
 bool ends_with(const std::string& text, std::string_view suffix) {
@@ -84,4 +84,4 @@ uint64_t total_file_size(const std::vector<std::filesystem::path>& files) {
   return total;
 }
 
-}  // namespace palettize::cli
+}  // namespace palettize::tools

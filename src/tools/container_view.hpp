@@ -8,7 +8,7 @@
 
 #include "palettize/container.hpp"
 
-namespace palettize::cli {
+namespace palettize::tools {
 
 struct LogicalTensor {
   std::string name;
@@ -43,4 +43,4 @@ class ContainerView {
   std::map<std::string, std::size_t> by_name_;
 };
 
-}  // namespace palettize::cli
+}  // namespace palettize::tools

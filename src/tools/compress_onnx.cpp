@@ -3,28 +3,23 @@
 // once at the end, to a temporary file renamed into place, so a failure leaves no output.
 #include <chrono>
 
-#include "cli/cli_common.hpp"
-#include "cli/compress.hpp"
-#include "cli/mixed_plan.hpp"
-#include "cli/progress.hpp"
-#include "cli/sensitivities.hpp"
 #include "onnx/onnx_proto.hpp"
 #include "palettize/error.hpp"
 #include "palettize/onnx_model.hpp"
 #include "palettize/output_file.hpp"
+#include "tools/compress_onnx.hpp"
+#include "tools/mixed_plan.hpp"
+#include "tools/plan.hpp"
+#include "tools/sensitivities.hpp"
+#include "tools/tool_support.hpp"
 
-namespace palettize::cli {
+namespace palettize::tools {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
-  std::error_code error;
-  return std::filesystem::equivalent(a, b, error) && !error;
 }
 
 void check_onnx_output(const CompressOptions& options) {
@@ -92,7 +87,7 @@ std::string serialize_with_recipe(const OnnxModel& model, const std::string& rec
 
 }  // namespace
 
-CompressResult run_compress_onnx(const CompressOptions& options) {
+CompressResult run_compress_onnx(const CompressOptions& options, const Callbacks& callbacks) {
   const auto started = Clock::now();
   CompressResult result;
   result.config = config_from_options(options);
@@ -106,14 +101,15 @@ CompressResult run_compress_onnx(const CompressOptions& options) {
   if (options.target_bits) {
     recipe = plan_recipe(options.input, result.config, *options.target_bits,
                          MixedOptions{options.candidates, options.importance, false, options.strict, options.quiet,
-                                      options.threads});
+                                      options.threads},
+                         callbacks);
     result.config = recipe->config;
   }
   result.plans = plan_onnx(model, result.config, options.strict);
   for (const TensorPlan& plan : result.plans) {
     if (plan.misfit) result.warnings.push_back(misfit_warning(plan));
   }
-  for (const std::string& warning : result.warnings) warn(warning);
+  for (const std::string& warning : result.warnings) warn(callbacks, warning);
   std::optional<Sensitivities> sensitivities;
   if (options.sensitivities) {
     sensitivities.emplace(*options.sensitivities);
@@ -125,7 +121,7 @@ CompressResult run_compress_onnx(const CompressOptions& options) {
   engine_options.threads = options.threads;
   uint64_t total_bytes = 0;
   for (const TensorPlan& plan : result.plans) total_bytes += plan.byte_size;
-  Progress progress(result.plans.size(), total_bytes, options.quiet);
+  ProgressReporter progress(callbacks, result.plans.size(), total_bytes);
   for (const TensorPlan& plan : result.plans) {
     const auto tensor_started = Clock::now();
     progress.start(plan.name);
@@ -139,7 +135,6 @@ CompressResult run_compress_onnx(const CompressOptions& options) {
     result.tensors.push_back(tensor);
     progress.finish_one(plan.byte_size);
   }
-  progress.clear();
   output.write(std::string_view(recipe ? serialize_with_recipe(model, recipe->json.dump()) : model.serialize()));
   output.commit();
   result.output_files = {options.output};
@@ -149,4 +144,4 @@ CompressResult run_compress_onnx(const CompressOptions& options) {
   return result;
 }
 
-}  // namespace palettize::cli
+}  // namespace palettize::tools

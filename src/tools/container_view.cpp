@@ -1,8 +1,8 @@
-#include "cli/container_view.hpp"
+#include "tools/container_view.hpp"
 
 #include "palettize/error.hpp"
 
-namespace palettize::cli {
+namespace palettize::tools {
 
 double LogicalTensor::bits_per_weight() const {
   const int64_t count = numel();
@@ -55,4 +55,4 @@ void ContainerView::release(const LogicalTensor& tensor) const {
   for (const std::string& name : tensor.stored_names) checkpoint_->release(name);
 }
 
-}  // namespace palettize::cli
+}  // namespace palettize::tools

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "cli/plan.hpp"
+#include "tools/plan.hpp"
 #include "palettize/safetensors.hpp"
 
-namespace palettize::cli {
+namespace palettize::tools {
 
 class Sensitivities {
  public:
@@ -27,4 +27,4 @@ class Sensitivities {
   Checkpoint checkpoint_;
 };
 
-}  // namespace palettize::cli
+}  // namespace palettize::tools
