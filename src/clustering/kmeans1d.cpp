@@ -61,13 +61,14 @@ void solve_layer_smawk(const RangeCost& cost, std::size_t c, std::size_t row_beg
   }
 }
 
-void solve_rows(const RangeCost& cost, const LayerTask& task, const DpOptions& options) {
+// Returns the last row solved (see solve_rows_divide_conquer); SMAWK solves every row and prunes nothing.
+std::size_t solve_rows(const RangeCost& cost, const LayerTask& task, const DpOptions& options) {
   if (options.method == RowMinimaMethod::kSmawk) {
     solve_layer_smawk(cost, task.c, task.row_begin, task.row_end, task.prev, task.cur, task.split);
     task.split[task.row_end + 1] = task.split[task.row_end];
-  } else {
-    solve_rows_divide_conquer(cost, task, options.allow_simd);
+    return task.row_end;
   }
+  return solve_rows_divide_conquer(cost, task, options.allow_simd);
 }
 
 }  // namespace
@@ -88,13 +89,17 @@ std::vector<double> run_dp(const RangeCost& cost, std::size_t k, SplitTable* tab
   costs[0] = prev[n];
 
   const uint32_t* prev_split = rolling_prev.data();
+  const bool prune = table != nullptr && options.method == RowMinimaMethod::kDivideConquer;
+  const double prune_above = prune ? prune_limit(options.upper_bound) : kInfinity;
+  std::size_t split_end = n;  // the last row the previous layer solved
   for (std::size_t c = 2; c <= k; ++c) {
     // With a table only the rows an optimal k-partition passes through matter: c clusters must leave at
     // least k - c values for the rest, and the last layer needs row U alone.
     const std::size_t row_end = table ? n - (k - c) : n;
     const std::size_t row_begin = (table && c == k) ? n : c;
     uint32_t* split = table ? table->layer(c) : rolling_cur.data();
-    solve_rows(cost, {c, row_begin, row_end, prev.data(), prev_split, cur.data(), split}, options);
+    const LayerTask task{c, row_begin, row_end, prev.data(), prev_split, cur.data(), split, split_end, prune_above};
+    split_end = solve_rows(cost, task, options);
     if (row_end == n) costs[c - 1] = cur[n];
     std::swap(prev, cur);
     if (table == nullptr) std::swap(rolling_prev, rolling_cur);
@@ -185,7 +190,9 @@ ScalarClustering cluster_1d_optimal(std::span<const double> values, std::span<co
   } else {
     const RangeCost cost(values, weights);
     kmeans1d_detail::SplitTable table(k_eff, n);
-    kmeans1d_detail::run_dp(cost, k_eff, &table, DpOptions{});
+    DpOptions options;
+    options.upper_bound = kmeans1d_detail::lloyd_upper_bound(cost, values, weights, k_eff);
+    kmeans1d_detail::run_dp(cost, k_eff, &table, options);
     bounds = kmeans1d_detail::backtrack(table, n, k_eff);
   }
   return clustering_from_bounds(values, weights, bounds);

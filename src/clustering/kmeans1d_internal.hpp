@@ -168,7 +168,16 @@ enum class RowMinimaMethod {
 struct DpOptions {
   RowMinimaMethod method = RowMinimaMethod::kDivideConquer;
   bool allow_simd = true;  // false forces the scalar scan (tests check both agree bit for bit)
+  // The cost of some partition into at most k ranges (an upper bound on the optimum), or +infinity. With a
+  // split table and divide and conquer, a layer stops at the first row whose cost exceeds it: D[c][i] is
+  // non-decreasing in i, and a row of the optimal path costs at most the optimum, so no later row can be
+  // on it; the next layer then considers only the splits kept. See prune_limit() for the rounding margin.
+  double upper_bound = kInfinity;
 };
+
+// The bound rows are compared with: upper_bound widened by far more than the rounding error of D values
+// (a relative 1e-9 against errors near U * 2^-52), so that rounding can never prune a row of the optimum.
+inline double prune_limit(double upper_bound) { return upper_bound + 1e-9 * upper_bound; }
 
 // Leftmost optimal splits of the DP: splits[c][i] for layers c = 2..k (layer 1 has only split 0) and
 // prefix lengths i = 0..U, plus one entry past U that the layer solver uses as scratch. k*U uint32: the
@@ -193,18 +202,24 @@ class SplitTable {
 //   layer c-1: the leftmost split is non-decreasing in c);
 // - split must be writable on [c-1, row_end+1]; on return split[row_end+1] = split[row_end], so that the
 //   array serves as prev_split for a next layer reaching one row further.
+// - splits are taken no higher than split_end (the last row kept by the previous layer);
+// - rows after the first one costing more than prune_above are left unsolved (see DpOptions::upper_bound).
 struct LayerTask {
   std::size_t c, row_begin, row_end;
   const double* prev;
   const uint32_t* prev_split;
   double* cur;
   uint32_t* split;
+  std::size_t split_end = std::numeric_limits<std::size_t>::max();
+  double prune_above = kInfinity;
 };
 
 // Divide and conquer over the rows, level by level (all rows of one level are independent, so their scans
 // overlap in the CPU), each row scanned between the splits of its nearest solved rows and no lower than
-// prev_split.
-void solve_rows_divide_conquer(const RangeCost& cost, const LayerTask& task, bool allow_simd);
+// prev_split. Returns the last row solved: row_end, or the first row found above task.prune_above (rows
+// past it are unsolved; their split entries repeat its split, which keeps them valid lower bounds for the
+// next layer).
+std::size_t solve_rows_divide_conquer(const RangeCost& cost, const LayerTask& task, bool allow_simd);
 
 // One whole layer (rows [c, row_end]) with either method; prev_split as in LayerTask, or null for c = 2.
 void solve_layer(const RangeCost& cost, std::size_t c, std::size_t row_end, const double* prev,
@@ -215,6 +230,11 @@ void solve_layer(const RangeCost& cost, std::size_t c, std::size_t row_end, cons
 // optimal k-partition can use); without one, every layer is solved on all rows (all D[c][U] exact) in
 // O(U) memory.
 std::vector<double> run_dp(const RangeCost& cost, std::size_t k, SplitTable* table, const DpOptions& options);
+
+// The cost of a good partition of the values of `cost` into at most k ranges (Lloyd's iterations from
+// weighted quantiles): a valid DpOptions::upper_bound.
+double lloyd_upper_bound(const RangeCost& cost, std::span<const double> values, std::span<const double> weights,
+                         std::size_t k);
 
 // Cluster boundaries of the optimum: k+1 ascending entries, 0 first, U last; cluster t is [b[t], b[t+1]).
 std::vector<uint32_t> backtrack(const SplitTable& table, std::size_t n_values, std::size_t k);

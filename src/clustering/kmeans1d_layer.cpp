@@ -44,26 +44,37 @@ struct ScanScalar {
 };
 
 template <class Scan>
-void solve_levels(const RangeCost& cost, const LayerTask& task, const Scan& scan) {
+std::size_t solve_levels(const RangeCost& cost, const LayerTask& task, const Scan& scan) {
   const std::size_t rows = task.row_end - task.row_begin + 1;
+  const std::size_t max_split = std::min(task.row_end - 1, task.split_end);
   uint32_t* split = task.split;
   // Sentinels around the rows: the smallest and the largest split any row can take.
   split[task.row_begin - 1] = static_cast<uint32_t>(task.c - 1);
-  split[task.row_end + 1] = static_cast<uint32_t>(task.row_end - 1);
+  split[task.row_end + 1] = static_cast<uint32_t>(max_split);
+  // Offset of the first row found above task.prune_above; the rows past it are never solved, and a row
+  // whose right neighbour lies past it takes max_split as its upper bound.
+  std::size_t pruned = rows;
   for (std::size_t stride = std::bit_floor(rows); stride > 0; stride /= 2) {
-    for (std::size_t t = stride - 1; t < rows; t += 2 * stride) {
+    for (std::size_t t = stride - 1; t < pruned; t += 2 * stride) {
       const std::size_t row = task.row_begin + t;
+      const std::size_t right_t = std::min(t + stride, rows);
       const std::size_t left = split[row - stride];
-      const std::size_t right = split[task.row_begin + std::min(t + stride, rows)];
+      const std::size_t right = right_t > pruned ? max_split : split[task.row_begin + right_t];
       const std::size_t hi = std::min(right, row - 1);
       // The bound from layer c-1 can pass the same-layer bound only through rounding; then the latter wins.
       const std::size_t lo = std::min<std::size_t>(std::max<std::size_t>(left, task.prev_split[row]), hi);
       const SplitChoice choice = scan(cost, task.prev, row, lo, hi);
       task.cur[row] = choice.value;
       split[row] = choice.split;
+      if (choice.value > task.prune_above) {
+        pruned = t;
+        break;
+      }
     }
   }
-  split[task.row_end + 1] = split[task.row_end];
+  const std::size_t last = task.row_begin + std::min(pruned, rows - 1);
+  std::fill(split + last + 1, split + task.row_end + 2, split[last]);
+  return last;
 }
 
 #ifdef PALETTIZE_KMEANS1D_AVX2
@@ -148,8 +159,9 @@ struct ScanAvx2 {
 };
 
 // flatten: the level loop and the scan are inlined here and compiled for AVX2 as one piece.
-__attribute__((target("avx2"), flatten)) void solve_levels_avx2(const RangeCost& cost, const LayerTask& task) {
-  solve_levels(cost, task, ScanAvx2{});
+__attribute__((target("avx2"), flatten)) std::size_t solve_levels_avx2(const RangeCost& cost,
+                                                                        const LayerTask& task) {
+  return solve_levels(cost, task, ScanAvx2{});
 }
 
 bool cpu_has_avx2() {
@@ -160,16 +172,13 @@ bool cpu_has_avx2() {
 
 }  // namespace
 
-void solve_rows_divide_conquer(const RangeCost& cost, const LayerTask& task, bool allow_simd) {
+std::size_t solve_rows_divide_conquer(const RangeCost& cost, const LayerTask& task, bool allow_simd) {
 #ifdef PALETTIZE_KMEANS1D_AVX2
-  if (allow_simd && cpu_has_avx2()) {
-    solve_levels_avx2(cost, task);
-    return;
-  }
+  if (allow_simd && cpu_has_avx2()) return solve_levels_avx2(cost, task);
 #else
   (void)allow_simd;
 #endif
-  solve_levels(cost, task, ScanScalar{});
+  return solve_levels(cost, task, ScanScalar{});
 }
 
 }  // namespace palettize::kmeans1d_detail

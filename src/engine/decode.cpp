@@ -1,4 +1,9 @@
 #include <cmath>
+#include <cstring>
+#include <vector>
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
 
 #include "blocking/blocking.hpp"
 #include "palettize/engine.hpp"
@@ -17,6 +22,46 @@ void check_all_finite(const std::vector<float>& values, const char* part) {
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (!std::isfinite(values[i])) fail("palettized tensor is inconsistent: ", part, " entry ", i, " is ", values[i]);
   }
+}
+
+// Writes every weight of `p` as an Element (float, or the uint16_t pattern of F16/BF16) made by `narrow`.
+// Without channel scales each LUT entry is narrowed once per block instead of once per weight; the values
+// are those of store_from_f32 either way. Blocks, and the item rows of a block, are independent.
+template <class Element, class Narrow>
+void decode_into(const PalettizedTensor& p, const BlockLayout& layout, std::byte* out_bytes, Narrow narrow) {
+  const int64_t cd = layout.cluster_dim();
+  const int64_t entries = p.lut_entries();
+  const int64_t rest = layout.rest();
+  const bool scaled = !p.channel_scale.empty();
+  auto store = [out_bytes](int64_t element, Element value) {
+    std::memcpy(out_bytes + element * static_cast<int64_t>(sizeof(Element)), &value, sizeof value);
+  };
+  tbb::parallel_for(int64_t{0}, layout.num_blocks(), [&](int64_t b) {
+    const BlockRect rect = layout.block(b);
+    const float* lut = p.lut.data() + b * entries;
+    std::vector<Element> narrow_lut(scaled ? 0 : static_cast<std::size_t>(entries));
+    for (std::size_t e = 0; e < narrow_lut.size(); ++e) narrow_lut[e] = narrow(lut[e]);
+    tbb::parallel_for(tbb::blocked_range<int64_t>(rect.o_begin, rect.o_end, 16), [&](const auto& rows) {
+      for (int64_t o = rows.begin(); o < rows.end(); ++o) {
+        const uint8_t* row_indices = p.indices.data() + o * rest;
+        if (cd == 1 && !scaled) {  // the common case: one table lookup per weight
+          for (int64_t r = rect.r_begin; r < rect.r_end; ++r) store(o * rest + r, narrow_lut[row_indices[r]]);
+          continue;
+        }
+        for (int64_t r = rect.r_begin; r < rect.r_end; ++r) {
+          const int64_t entry = row_indices[r] * cd;
+          for (int64_t j = 0; j < cd; ++j) {
+            const int64_t element = layout.element_index(o, r, j);
+            if (scaled) {
+              store(element, narrow(lut[entry + j] * p.channel_scale[o * cd + j]));
+            } else {
+              store(element, narrow_lut[entry + j]);
+            }
+          }
+        }
+      }
+    });
+  });
 }
 
 }  // namespace
@@ -61,24 +106,20 @@ void validate(const PalettizedTensor& p) {
 Tensor decode(const PalettizedTensor& p) {
   validate(p);
   const BlockLayout layout(p.shape, p.spec);
-  const int64_t cd = layout.cluster_dim();
-  const int64_t entries = p.lut_entries();
-  const bool scaled = !p.channel_scale.empty();
-
   Tensor out;
   out.dtype = p.dtype;
   out.shape = p.shape;
   out.data.resize(static_cast<std::size_t>(shape_numel(p.shape)) * dtype_size(p.dtype));
-  for (int64_t o = 0; o < layout.item_rows(); ++o) {
-    for (int64_t r = 0; r < layout.rest(); ++r) {
-      const int64_t index = p.indices[o * layout.rest() + r];
-      const float* entry = p.lut.data() + layout.block_of(o, r) * entries + index * cd;
-      for (int64_t j = 0; j < cd; ++j) {
-        const float scale = scaled ? p.channel_scale[o * cd + j] : 1.0f;
-        const float value = scaled ? entry[j] * scale : entry[j];
-        store_from_f32(p.dtype, out.data.data(), static_cast<std::size_t>(layout.element_index(o, r, j)), value);
-      }
-    }
+  switch (p.dtype) {
+    case DType::F32:
+      decode_into<float>(p, layout, out.data.data(), [](float value) { return value; });
+      break;
+    case DType::F16:
+      decode_into<uint16_t>(p, layout, out.data.data(), [](float value) { return f32_to_f16(value); });
+      break;
+    default:
+      decode_into<uint16_t>(p, layout, out.data.data(), [](float value) { return f32_to_bf16(value); });
+      break;
   }
   return out;
 }

@@ -1,11 +1,56 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
 
 #include "palettize/engine.hpp"
 #include "palettize/error.hpp"
+#include "tensor/elements.hpp"
 
 namespace palettize {
+namespace {
+
+// Sums over fixed chunks of elements, added up in chunk order: the result depends on the tensor alone,
+// never on how many threads computed the chunks.
+constexpr std::size_t kChunk = std::size_t{1} << 16;
+
+struct PartialError {
+  double sse = 0, signal = 0, max_abs_err = 0;
+};
+
+template <class ReaderX, class ReaderY>
+PartialError chunk_error(const ReaderX& x_reader, const ReaderY& y_reader, std::size_t begin, std::size_t end) {
+  PartialError p;
+  for (std::size_t i = begin; i < end; ++i) {
+    const double x = x_reader.load(i);
+    const double y = y_reader.load(i);
+    const double e = x - y;
+    p.sse += e * e;
+    p.signal += x * x;
+    p.max_abs_err = std::max(p.max_abs_err, std::fabs(e));
+  }
+  return p;
+}
+
+std::vector<PartialError> chunk_errors(const TensorView& original, const TensorView& reconstructed,
+                                       std::size_t count) {
+  std::vector<PartialError> partials((count + kChunk - 1) / kChunk);
+  elements::with_reader(original.dtype, original.data.data(), [&](const auto& x_reader) {
+    elements::with_reader(reconstructed.dtype, reconstructed.data.data(), [&](const auto& y_reader) {
+      tbb::parallel_for(tbb::blocked_range<std::size_t>(0, partials.size()), [&](const auto& range) {
+        for (std::size_t c = range.begin(); c != range.end(); ++c) {
+          partials[c] = chunk_error(x_reader, y_reader, c * kChunk, std::min(count, (c + 1) * kChunk));
+        }
+      });
+    });
+  });
+  return partials;
+}
+
+}  // namespace
 
 ErrorMetrics compare(const TensorView& original, const TensorView& reconstructed) {
   check(original.shape == reconstructed.shape, "cannot compare tensors of shapes ", shape_to_string(original.shape),
@@ -16,13 +61,10 @@ ErrorMetrics compare(const TensorView& original, const TensorView& reconstructed
   reconstructed.check_size();
   ErrorMetrics m;
   m.count = original.numel();
-  for (int64_t i = 0; i < m.count; ++i) {
-    const double x = load_as_f32(original.dtype, original.data.data(), static_cast<std::size_t>(i));
-    const double y = load_as_f32(reconstructed.dtype, reconstructed.data.data(), static_cast<std::size_t>(i));
-    const double e = x - y;
-    m.sse += e * e;
-    m.signal += x * x;
-    m.max_abs_err = std::max(m.max_abs_err, std::fabs(e));
+  for (const PartialError& p : chunk_errors(original, reconstructed, static_cast<std::size_t>(m.count))) {
+    m.sse += p.sse;
+    m.signal += p.signal;
+    m.max_abs_err = std::max(m.max_abs_err, p.max_abs_err);
   }
   m.mse = m.count ? m.sse / static_cast<double>(m.count) : 0;
   m.snr_db = m.sse == 0 ? std::numeric_limits<double>::infinity() : 10 * std::log10(m.signal / m.sse);

@@ -11,6 +11,7 @@
 #include "engine/scalar16.hpp"
 #include "palettize/engine.hpp"
 #include "palettize/error.hpp"
+#include "tensor/elements.hpp"
 
 namespace palettize {
 namespace {
@@ -30,12 +31,10 @@ void check_input(const TensorView& weight, std::span<const float> sensitivities)
 // Refuses NaN and infinities (a LUT cannot represent them faithfully), naming the first one.
 void check_finite(const TensorView& weight) {
   const auto count = static_cast<std::size_t>(weight.numel());
-  for (std::size_t i = 0; i < count; ++i) {
-    const float value = load_as_f32(weight.dtype, weight.data.data(), i);
-    if (!std::isfinite(value)) {
-      fail("weight of shape ", shape_to_string(weight.shape), " holds ", value, " at element ", i,
-           "; NaN and infinite weights cannot be palettized");
-    }
+  const std::size_t i = elements::first_non_finite(weight.dtype, weight.data.data(), count);
+  if (i < count) {
+    fail("weight of shape ", shape_to_string(weight.shape), " holds ", load_as_f32(weight.dtype, weight.data.data(), i),
+         " at element ", i, "; NaN and infinite weights cannot be palettized");
   }
 }
 

@@ -1,20 +1,29 @@
 #include "engine/scalar16.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <vector>
+
+#include <tbb/blocked_range.h>
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
 
 namespace palettize {
 namespace {
 
 constexpr std::size_t kPatterns = 65536;
-
-// -0 and +0 are one value.
-inline uint16_t canonical(uint16_t pattern) { return pattern == 0x8000 ? 0 : pattern; }
-// Orders patterns by the value they encode (sign-magnitude -> monotone unsigned order).
-inline uint16_t value_order(uint16_t pattern) {
-  return static_cast<uint16_t>((pattern & 0x8000) ? ~pattern : (pattern | 0x8000));
-}
+constexpr std::size_t kWords = kPatterns / 64;
+constexpr uint16_t kMinusZero = 0x8000;
+// From this many elements an unweighted block counts and labels its elements on all threads of the arena
+// (a one-LUT tensor would otherwise run on one core); counts are integers, so the sums do not depend on
+// the split.
+constexpr int64_t kParallelElements = int64_t{1} << 20;
+constexpr int64_t kRowsPerTask = 64;
+// Below this many elements a block marks its patterns in a bitmap as it counts them; above, reading the
+// bitmap off the 65 536 counts afterwards is cheaper.
+constexpr int64_t kBitmapWhileCounting = 32768;
 
 inline uint16_t load_pattern(const std::byte* data, int64_t element) {
   uint16_t pattern;
@@ -22,12 +31,53 @@ inline uint16_t load_pattern(const std::byte* data, int64_t element) {
   return pattern;
 }
 
-// Per-thread histogram kept all-zero between blocks: only touched bins are read and reset.
+// Per-thread bins indexed by raw pattern, kept all-zero between blocks. A bitmap of the patterns present
+// (8 KiB) lists them in value order without sorting, and only those bins are read and reset. -0 is counted
+// apart and merged into +0 (one value) before listing.
 struct PatternHistogram {
   std::vector<uint32_t> counts = std::vector<uint32_t>(kPatterns, 0);
   std::vector<double> weights = std::vector<double>(kPatterns, 0.0);
   std::vector<uint8_t> label_of = std::vector<uint8_t>(kPatterns, 0);
-  std::vector<uint16_t> touched;
+  std::vector<uint64_t> present = std::vector<uint64_t>(kWords, 0);
+  std::vector<uint16_t> patterns;  // ascending by value, -0 left out; filled by list_patterns
+
+  void mark(uint16_t pattern) { present[pattern >> 6] |= uint64_t{1} << (pattern & 63); }
+  void mark_counted() {
+    for (std::size_t w = 0; w < kWords; ++w) {
+      uint64_t bits = 0;
+      for (std::size_t b = 0; b < 64; ++b) bits |= static_cast<uint64_t>(counts[w * 64 + b] != 0) << b;
+      present[w] = bits;
+    }
+  }
+  void merge_minus_zero() {
+    counts[0] += counts[kMinusZero];
+    weights[0] += weights[kMinusZero];
+    if (counts[0] != 0) mark(0);
+  }
+  // Negative patterns (sign bit set) by decreasing magnitude, then positive ones by increasing magnitude.
+  void list_patterns() {
+    patterns.clear();
+    for (std::size_t w = kWords; w-- > kWords / 2;) {
+      for (uint64_t bits = present[w]; bits != 0; bits &= ~(uint64_t{1} << (63 - std::countl_zero(bits)))) {
+        const auto pattern = static_cast<uint16_t>(w * 64 + 63 - static_cast<std::size_t>(std::countl_zero(bits)));
+        if (pattern != kMinusZero) patterns.push_back(pattern);
+      }
+    }
+    for (std::size_t w = 0; w < kWords / 2; ++w) {
+      for (uint64_t bits = present[w]; bits != 0; bits &= bits - 1) {
+        patterns.push_back(static_cast<uint16_t>(w * 64 + static_cast<std::size_t>(std::countr_zero(bits))));
+      }
+    }
+  }
+  void reset() {
+    for (uint16_t pattern : patterns) {
+      counts[pattern] = 0;
+      weights[pattern] = 0;
+    }
+    counts[kMinusZero] = 0;
+    weights[kMinusZero] = 0;
+    std::fill(present.begin(), present.end(), 0);
+  }
 };
 
 PatternHistogram& thread_histogram() {
@@ -36,37 +86,72 @@ PatternHistogram& thread_histogram() {
 }
 
 template <typename Visit>
-void for_each_element(const BlockLayout& layout, const BlockRect& rect, Visit&& visit) {
-  for (int64_t o = rect.o_begin; o < rect.o_end; ++o) {
+void for_each_element(const BlockLayout& layout, int64_t o_begin, int64_t o_end, const BlockRect& rect,
+                      Visit&& visit) {
+  for (int64_t o = o_begin; o < o_end; ++o) {
     const int64_t row = o * layout.rest();
     for (int64_t r = rect.r_begin; r < rect.r_end; ++r) visit(row + r);
   }
 }
 
+// Calls run(o_begin, o_end) over the item rows of `rect`, split over the arena's threads for big blocks.
+template <typename Run>
+void over_rows(const BlockRect& rect, bool parallel, Run&& run) {
+  if (!parallel) return run(rect.o_begin, rect.o_end);
+  // Isolated: while it waits, this thread must not pick up another block, which would reuse its bins.
+  tbb::this_task_arena::isolate([&] {
+    tbb::parallel_for(tbb::blocked_range<int64_t>(rect.o_begin, rect.o_end, kRowsPerTask),
+                      [&](const auto& rows) { run(rows.begin(), rows.end()); });
+  });
+}
+
+// Counts on every thread into its own bins, then adds the bins up (integer sums: exact in any order).
+void fill_counts_parallel(const std::byte* data, const BlockLayout& layout, const BlockRect& rect,
+                          PatternHistogram& h) {
+  tbb::enumerable_thread_specific<std::vector<uint32_t>> local([] { return std::vector<uint32_t>(kPatterns, 0); });
+  over_rows(rect, true, [&](int64_t o_begin, int64_t o_end) {
+    uint32_t* counts = local.local().data();
+    for_each_element(layout, o_begin, o_end, rect, [&](int64_t e) { ++counts[load_pattern(data, e)]; });
+  });
+  for (const std::vector<uint32_t>& counts : local) {
+    for (std::size_t pattern = 0; pattern < kPatterns; ++pattern) h.counts[pattern] += counts[pattern];
+  }
+}
+
 void fill_histogram(const std::byte* data, const BlockLayout& layout, const BlockRect& rect,
-                    std::span<const float> sensitivities, PatternHistogram& h) {
-  h.touched.clear();
-  if (sensitivities.empty()) {
-    for_each_element(layout, rect, [&](int64_t e) {
-      const uint16_t pattern = canonical(load_pattern(data, e));
-      if (h.counts[pattern]++ == 0) h.touched.push_back(pattern);
+                    std::span<const float> sensitivities, bool parallel, PatternHistogram& h) {
+  const bool mark_while_counting = rect.num_items() < kBitmapWhileCounting;
+  uint32_t* counts = h.counts.data();
+  if (!sensitivities.empty()) {
+    // Sensitivity sums stay in element order (-0 with +0), so they do not depend on the thread count.
+    for_each_element(layout, rect.o_begin, rect.o_end, rect, [&](int64_t e) {
+      uint16_t pattern = load_pattern(data, e);
+      if (pattern == kMinusZero) pattern = 0;
+      ++counts[pattern];
+      h.weights[pattern] += sensitivities[static_cast<std::size_t>(e)];
+      if (mark_while_counting) h.mark(pattern);
+    });
+  } else if (parallel) {
+    fill_counts_parallel(data, layout, rect, h);
+  } else if (mark_while_counting) {
+    for_each_element(layout, rect.o_begin, rect.o_end, rect, [&](int64_t e) {
+      const uint16_t pattern = load_pattern(data, e);
+      ++counts[pattern];
+      h.mark(pattern);
     });
   } else {
-    for_each_element(layout, rect, [&](int64_t e) {
-      const uint16_t pattern = canonical(load_pattern(data, e));
-      if (h.counts[pattern]++ == 0) h.touched.push_back(pattern);
-      h.weights[pattern] += sensitivities[static_cast<std::size_t>(e)];
-    });
+    for_each_element(layout, rect.o_begin, rect.o_end, rect, [&](int64_t e) { ++counts[load_pattern(data, e)]; });
   }
-  std::sort(h.touched.begin(), h.touched.end(),
-            [](uint16_t a, uint16_t b) { return value_order(a) < value_order(b); });
+  if (!mark_while_counting) h.mark_counted();
+  h.merge_minus_zero();
+  h.list_patterns();
 }
 
 DistinctValues distinct_patterns(DType dtype, const PatternHistogram& h, bool weighted) {
   DistinctValues distinct;
-  distinct.values.reserve(h.touched.size());
-  distinct.weights.reserve(h.touched.size());
-  for (uint16_t pattern : h.touched) {
+  distinct.values.reserve(h.patterns.size());
+  distinct.weights.reserve(h.patterns.size());
+  for (uint16_t pattern : h.patterns) {
     distinct.values.push_back(dtype == DType::F16 ? f16_to_f32(pattern) : bf16_to_f32(pattern));
     distinct.weights.push_back(weighted ? h.weights[pattern] : static_cast<double>(h.counts[pattern]));
   }
@@ -84,20 +169,25 @@ EncodedBlock encode_16bit_block(const TensorView& weight, const BlockLayout& lay
                                 std::span<const float> sensitivities, const PalettizationSpec& spec,
                                 std::span<uint8_t> indices) {
   const std::byte* data = weight.data.data();
+  const bool parallel = rect.num_items() >= kParallelElements;
   PatternHistogram& h = thread_histogram();
-  fill_histogram(data, layout, rect, sensitivities, h);
+  fill_histogram(data, layout, rect, sensitivities, parallel && sensitivities.empty(), h);
   const DistinctValues distinct = distinct_patterns(weight.dtype, h, !sensitivities.empty());
   std::vector<uint8_t> nearest;
   EncodedBlock encoded = encode_distinct_values(distinct, spec, weight.dtype, nearest);
 
-  for (std::size_t i = 0; i < h.touched.size(); ++i) h.label_of[h.touched[i]] = nearest[i];
-  for_each_element(layout, rect, [&](int64_t e) {
-    indices[static_cast<std::size_t>(e)] = h.label_of[canonical(load_pattern(data, e))];
+  for (std::size_t i = 0; i < h.patterns.size(); ++i) h.label_of[h.patterns[i]] = nearest[i];
+  h.label_of[kMinusZero] = h.label_of[0];
+  const uint8_t* label_of = h.label_of.data();  // this thread's table, read by all threads below
+  const int64_t rest = layout.rest();
+  over_rows(rect, parallel, [&](int64_t o_begin, int64_t o_end) {
+    for (int64_t o = o_begin; o < o_end; ++o) {
+      const std::byte* row = data + (o * rest + rect.r_begin) * 2;
+      uint8_t* out = indices.data() + o * rest + rect.r_begin;
+      for (int64_t r = 0; r < rect.r_end - rect.r_begin; ++r) out[r] = label_of[load_pattern(row, r)];
+    }
   });
-  for (uint16_t pattern : h.touched) {
-    h.counts[pattern] = 0;
-    h.weights[pattern] = 0;
-  }
+  h.reset();
   return encoded;
 }
 

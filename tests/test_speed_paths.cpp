@@ -1,0 +1,275 @@
+// The fast paths of issue 5 against their plain references: the DP pruned by an upper bound against the
+// full DP, the parallel 16-bit histogram of one-LUT tensors against the sequential path, the per-block
+// decode against per-element stores, chunked error metrics, and the finiteness scan.
+#include <gtest/gtest.h>
+
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "clustering/kmeans1d_internal.hpp"
+#include "palettize/clustering.hpp"
+#include "palettize/engine.hpp"
+#include "palettize/error.hpp"
+#include "tensor/elements.hpp"
+
+namespace palettize {
+namespace {
+
+using namespace kmeans1d_detail;
+
+// ----- DP pruning ---------------------------------------------------------------------------------------
+
+struct SortedBlock {
+  std::vector<double> values, weights;
+};
+
+// Distinct fp16-like values (a heavy-tailed sample on the fp16 grid, so with duplicates merged into
+// weights) or plain doubles with real weights, some of them zero.
+SortedBlock random_sorted_block(std::mt19937& rng, std::size_t n, bool fp16_grid) {
+  std::student_t_distribution<double> t(5.0);
+  std::uniform_real_distribution<double> u(0.0, 3.0);
+  std::vector<double> x(n);
+  for (double& v : x) v = fp16_grid ? std::ldexp(std::nearbyint(std::ldexp(0.02 * t(rng), 16)), -16) : t(rng);
+  std::sort(x.begin(), x.end());
+  SortedBlock b;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double w = fp16_grid ? 1.0 : (i % 7 == 0 ? 0.0 : u(rng));
+    if (!b.values.empty() && b.values.back() == x[i]) {
+      b.weights.back() += w;
+    } else {
+      b.values.push_back(x[i]);
+      b.weights.push_back(w);
+    }
+  }
+  return b;
+}
+
+struct DpResult {
+  double cost;
+  std::vector<uint32_t> bounds;
+};
+
+DpResult solve(const SortedBlock& b, std::size_t k, double upper_bound) {
+  const RangeCost cost(b.values, b.weights);
+  SplitTable table(k, b.values.size());
+  DpOptions options;
+  options.upper_bound = upper_bound;
+  const double optimum = run_dp(cost, k, &table, options).back();
+  return {optimum, backtrack(table, b.values.size(), k)};
+}
+
+TEST(DpPruning, PrunedDpFindsTheSamePartitionAsTheFullDp) {
+  std::mt19937 rng(3);
+  for (const std::size_t n : {40u, 700u, 4096u, 30000u}) {
+    for (const bool fp16_grid : {true, false}) {
+      const SortedBlock b = random_sorted_block(rng, n, fp16_grid);
+      const RangeCost cost(b.values, b.weights);
+      for (const std::size_t k : {2u, 3u, 16u, 64u, 256u}) {
+        if (k >= b.values.size()) continue;
+        const DpResult full = solve(b, k, kInfinity);
+        const double lloyd = lloyd_upper_bound(cost, b.values, b.weights, k);
+        EXPECT_GE(lloyd, full.cost * (1 - 1e-12)) << "n = " << n << ", k = " << k;
+        // The Lloyd bound, and the tightest valid bound: the optimum itself.
+        for (const double bound : {lloyd, full.cost}) {
+          const DpResult pruned = solve(b, k, bound);
+          EXPECT_EQ(pruned.cost, full.cost) << "n = " << n << ", k = " << k << ", bound = " << bound;
+          EXPECT_EQ(pruned.bounds, full.bounds) << "n = " << n << ", k = " << k << ", bound = " << bound;
+        }
+      }
+    }
+  }
+}
+
+TEST(DpPruning, BoundsFromAnyPartitionAreValid) {
+  // A poor bound (one cluster for everything) prunes little; a bound below the optimum is not allowed,
+  // but the same partition must come out of any bound at or above it.
+  std::mt19937 rng(8);
+  const SortedBlock b = random_sorted_block(rng, 3000, true);
+  const RangeCost cost(b.values, b.weights);
+  const DpResult full = solve(b, 16, kInfinity);
+  for (const double bound : {cost(0, b.values.size()), full.cost * 1.5, full.cost * 1.01}) {
+    const DpResult pruned = solve(b, 16, bound);
+    EXPECT_EQ(pruned.cost, full.cost);
+    EXPECT_EQ(pruned.bounds, full.bounds);
+  }
+}
+
+TEST(DpPruning, LloydBoundOfFewValuesIsTheirPartitionCost) {
+  const std::vector<double> values = {0, 1, 10, 11, 20, 21}, weights(6, 1.0);
+  const RangeCost cost(values, weights);
+  EXPECT_DOUBLE_EQ(lloyd_upper_bound(cost, values, weights, 3), 1.5);  // three pairs, 0.5 each
+  EXPECT_GE(lloyd_upper_bound(cost, values, weights, 2), cluster_1d_optimal(values, weights, 2).sse);
+}
+
+// ----- the 16-bit path of one-LUT tensors -------------------------------------------------------------------
+
+std::vector<float> heavy_tailed(std::size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::student_t_distribution<float> t(5.0f);
+  std::vector<float> values(n);
+  for (float& v : values) v = 0.02f * t(rng);
+  return values;
+}
+
+PalettizationSpec per_tensor(int n_bits) {
+  PalettizationSpec spec;
+  spec.n_bits = n_bits;
+  return spec;
+}
+
+TEST(Scalar16, LargeBlocksCountOnEveryThreadWithTheSequentialResult) {
+  // Over a million elements in one LUT: counted on all threads; uniform sensitivities take the
+  // sequential weighted path, whose weights (sums of ones) equal the counts exactly.
+  const std::vector<float> values = heavy_tailed(1100 * 1000, 4);
+  for (const DType dtype : {DType::F16, DType::BF16}) {
+    const Tensor w = make_tensor(dtype, {1100, 1000}, values);
+    const std::vector<float> ones(values.size(), 1.0f);
+    for (const int n_bits : {2, 4, 6}) {
+      PalettizeOptions one;
+      one.threads = 1;
+      const PalettizedTensor reference = palettize(w.view(), per_tensor(n_bits), one, ones);
+      for (const int threads : {1, 2, 3}) {
+        PalettizeOptions options;
+        options.threads = threads;
+        const PalettizedTensor p = palettize(w.view(), per_tensor(n_bits), options);
+        EXPECT_EQ(p.lut, reference.lut) << dtype_name(dtype) << " n_bits " << n_bits << " threads " << threads;
+        EXPECT_EQ(p.indices, reference.indices) << dtype_name(dtype) << " n_bits " << n_bits;
+      }
+    }
+  }
+}
+
+// ----- decode ---------------------------------------------------------------------------------------------
+
+Tensor decode_per_element(const PalettizedTensor& p) {
+  Tensor out{p.dtype, p.shape, std::vector<std::byte>(static_cast<std::size_t>(shape_numel(p.shape)) *
+                                                      dtype_size(p.dtype))};
+  const int64_t rows = p.shape[0], rest = shape_numel(p.shape) / p.shape[0];
+  const int64_t cd = p.spec.cluster_dim, entries = p.lut_entries();
+  const PalettizedLayout layout = palettized_layout(p.shape, p.spec);
+  // Each index row o' covers output channels o'*cd .. o'*cd+cd-1; find each item's LUT by brute force
+  // from the granularity.
+  for (int64_t o = 0; o < rows / cd; ++o) {
+    for (int64_t r = 0; r < rest; ++r) {
+      int64_t block = 0;
+      if (p.spec.is_grouped()) {
+        const auto& g = std::get<PerGroupedChannelGranularity>(p.spec.granularity);
+        const int64_t inner = rest / p.shape[1];
+        block = g.axis == 0 ? o * cd / g.group_size : r / inner / g.group_size;
+      }
+      EXPECT_LT(block, layout.num_luts);
+      const float* entry = p.lut.data() + block * entries + p.indices[o * rest + r] * cd;
+      for (int64_t j = 0; j < cd; ++j) {
+        const float scale = p.channel_scale.empty() ? 1.0f : p.channel_scale[o * cd + j];
+        const float value = p.channel_scale.empty() ? entry[j] : entry[j] * scale;
+        store_from_f32(p.dtype, out.data.data(), static_cast<std::size_t>((o * cd + j) * rest + r), value);
+      }
+    }
+  }
+  return out;
+}
+
+TEST(Decode, EqualsPerElementStoresForEveryLayout) {
+  const std::vector<float> values = heavy_tailed(8 * 6 * 9, 5);
+  std::vector<PalettizationSpec> specs;
+  for (const bool scale : {false, true}) {
+    for (const int64_t cd : {1, 2}) {
+      for (const PalettizationGranularity g : std::vector<PalettizationGranularity>{
+               PerTensorGranularity{}, PerGroupedChannelGranularity{0, 4}, PerGroupedChannelGranularity{1, 2}}) {
+        PalettizationSpec spec = per_tensor(3);
+        spec.granularity = g;
+        spec.cluster_dim = cd;
+        spec.enable_per_channel_scale = scale;
+        specs.push_back(spec);
+      }
+    }
+  }
+  for (const DType dtype : {DType::F32, DType::F16, DType::BF16}) {
+    const Tensor w = make_tensor(dtype, {8, 6, 3, 3}, values);
+    for (const PalettizationSpec& spec : specs) {
+      const PalettizedTensor p = palettize(w.view(), spec);
+      EXPECT_EQ(decode(p).data, decode_per_element(p).data) << dtype_name(dtype) << " " << spec.cluster_dim;
+    }
+  }
+}
+
+// ----- error metrics and the finiteness scan ---------------------------------------------------------------
+
+TEST(Compare, ChunkedSumsDoNotDependOnTheThreadCount) {
+  const std::vector<float> a = heavy_tailed(300000, 6), b = heavy_tailed(300000, 7);
+  const Tensor x = make_tensor(DType::F16, {300, 1000}, a), y = make_tensor(DType::F32, {300, 1000}, b);
+  ErrorMetrics one, two;
+  tbb::task_arena(1).execute([&] { one = compare(x.view(), y.view()); });
+  tbb::task_arena(2).execute([&] { two = compare(x.view(), y.view()); });
+  EXPECT_EQ(one.sse, two.sse);
+  EXPECT_EQ(one.signal, two.signal);
+  EXPECT_EQ(one.max_abs_err, two.max_abs_err);
+  double sse = 0, max_abs = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double e = static_cast<double>(load_as_f32(DType::F16, x.data.data(), i)) - b[i];
+    sse += e * e;
+    max_abs = std::max(max_abs, std::fabs(e));
+  }
+  EXPECT_NEAR(one.sse, sse, 1e-12 * sse);
+  EXPECT_EQ(one.max_abs_err, max_abs);
+}
+
+TEST(Compare, SmallTensorsSumInElementOrder) {
+  const std::vector<float> a = heavy_tailed(5000, 8), b = heavy_tailed(5000, 9);
+  const Tensor x = make_tensor(DType::BF16, {50, 100}, a), y = make_tensor(DType::F32, {50, 100}, b);
+  double sse = 0, signal = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double xi = load_as_f32(DType::BF16, x.data.data(), i);
+    sse += (xi - b[i]) * (xi - b[i]);
+    signal += xi * xi;
+  }
+  const ErrorMetrics m = compare(x.view(), y.view());
+  EXPECT_EQ(m.sse, sse);
+  EXPECT_EQ(m.signal, signal);
+}
+
+TEST(Elements, FirstNonFiniteFindsEveryPosition) {
+  const float specials[] = {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity()};
+  for (const DType dtype : {DType::F32, DType::F16, DType::BF16}) {
+    for (const float special : specials) {
+      for (const std::size_t at : {0u, 4095u, 4096u, 9999u}) {
+        std::vector<float> values = heavy_tailed(10000, 10);
+        values[at] = special;
+        const Tensor w = make_tensor(dtype, {10000}, values);
+        EXPECT_EQ(elements::first_non_finite(dtype, w.data.data(), values.size()), at) << dtype_name(dtype);
+        EXPECT_THROW(palettize(w.view(), per_tensor(2)), Error);
+      }
+    }
+    const Tensor finite = make_tensor(dtype, {10000}, heavy_tailed(10000, 11));
+    EXPECT_EQ(elements::first_non_finite(dtype, finite.data.data(), 10000), 10000u);
+  }
+  // The largest finite values are finite.
+  const Tensor big = make_tensor(DType::F16, {2}, std::vector<float>{65504.0f, -65504.0f});
+  EXPECT_EQ(elements::first_non_finite(DType::F16, big.data.data(), 2), 2u);
+}
+
+TEST(Elements, TableReadersMatchLoadAsF32OnEveryPattern) {
+  std::vector<std::byte> bytes(65536 * 2);
+  for (uint32_t bits = 0; bits < 65536; ++bits) {
+    const auto pattern = static_cast<uint16_t>(bits);
+    std::memcpy(bytes.data() + bits * 2, &pattern, 2);
+  }
+  const elements::F16Reader f16{bytes.data()};
+  const elements::BF16Reader bf16{bytes.data()};
+  for (std::size_t i = 0; i < 65536; ++i) {
+    const float a = f16.load(i), b = load_as_f32(DType::F16, bytes.data(), i);
+    const float c = bf16.load(i), d = load_as_f32(DType::BF16, bytes.data(), i);
+    EXPECT_TRUE(std::memcmp(&a, &b, 4) == 0 || (std::isnan(a) && std::isnan(b))) << i;
+    EXPECT_TRUE(std::memcmp(&c, &d, 4) == 0 || (std::isnan(c) && std::isnan(d))) << i;
+  }
+}
+
+}  // namespace
+}  // namespace palettize
