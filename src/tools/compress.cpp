@@ -1,25 +1,15 @@
 // compress: the options' config, and the streaming run over a checkpoint (plan from the headers, declare
 // every output, then one tensor at a time). ONNX models are in compress_onnx.cpp.
-#include <chrono>
-
 #include "palettize/error.hpp"
 #include "palettize/spec_json.hpp"
 #include "palettize/tools.hpp"
 #include "tools/compress_onnx.hpp"
-#include "tools/mixed_plan.hpp"
+#include "tools/compress_steps.hpp"
 #include "tools/output_plan.hpp"
-#include "tools/plan.hpp"
-#include "tools/sensitivities.hpp"
 #include "tools/tool_support.hpp"
 
 namespace palettize::tools {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // Output shards mirror the input shards; each palettized tensor's parts take its place.
 std::vector<ShardPlan> compress_shard_plans(const Checkpoint& input, const std::filesystem::path& output,
@@ -43,23 +33,15 @@ std::vector<ShardPlan> compress_shard_plans(const Checkpoint& input, const std::
 
 std::vector<std::filesystem::path> protected_inputs(const Checkpoint& input, const CompressOptions& options) {
   std::vector<std::filesystem::path> files = checkpoint_files(input);
-  if (options.sensitivities) files.push_back(*options.sensitivities);
-  if (options.config_file) files.push_back(*options.config_file);
-  if (options.importance) files.push_back(*options.importance);
+  for (std::filesystem::path& file : option_input_files(options)) files.push_back(std::move(file));
   return files;
 }
 
-TensorResult palettize_one(const TensorPlan& plan, const TensorView& weight, const Sensitivities* sensitivities,
-                           const PalettizeOptions& engine_options, CheckpointWriter& writer) {
+TensorResult palettize_one(const TensorPlan& plan, const TensorView& weight,
+                           const std::optional<Sensitivities>& sensitivities, const PalettizeOptions& engine_options,
+                           CheckpointWriter& writer) {
   TensorResult result;
-  std::vector<float> importances;
-  if (sensitivities) importances = sensitivities->load(plan.name);
-  PalettizedTensor palettized;
-  try {
-    palettized = palettize(weight, plan.entry->spec, engine_options, importances);
-  } catch (const Error& error) {
-    fail("tensor '", plan.name, "' ", shape_to_string(plan.shape), ": ", error.what());
-  }
+  const PalettizedTensor palettized = palettize_planned(plan, weight, sensitivities, engine_options);
   for (const NamedTensor& part : encode_palettized(*plan.entry, palettized)) {
     writer.write_tensor(part.name, part.tensor.data);
     result.stored_bytes += part.tensor.data.size();
@@ -93,27 +75,14 @@ CompressResult run_compress(const CompressOptions& options, const Callbacks& cal
   const auto started = Clock::now();
   CompressResult result;
   result.config = config_from_options(options);
-  std::optional<Recipe> recipe;
-  if (options.target_bits) {
-    recipe = plan_recipe(options.input, result.config, *options.target_bits,
-                         MixedOptions{options.candidates, options.importance, false, options.strict, options.quiet,
-                                      options.threads},
-                         callbacks);
-    result.config = recipe->config;
-  }
+  const std::optional<Recipe> recipe = apply_target_bits(options, result, callbacks);
   const Checkpoint input(options.input);
   check_output_path(input, options.output, protected_inputs(input, options));
   result.plans = plan_checkpoint(input, result.config, options.strict);
-  for (const TensorPlan& plan : result.plans) {
-    if (plan.misfit) result.warnings.push_back(misfit_warning(plan));
-  }
-  for (const std::string& warning : result.warnings) warn(callbacks, warning);
+  report_misfits(result, callbacks);
 
   std::optional<Sensitivities> sensitivities;
-  if (options.sensitivities) {
-    sensitivities.emplace(*options.sensitivities);
-    sensitivities->check_covers(result.plans);
-  }
+  open_sensitivities(options, result.plans, sensitivities);
   std::vector<ShardPlan> shards = compress_shard_plans(input, options.output, result.plans);
   if (recipe) {
     for (ShardPlan& shard : shards) shard.metadata[std::string(kRecipeMetadataKey)] = recipe->json.dump();
@@ -121,19 +90,15 @@ CompressResult run_compress(const CompressOptions& options, const Callbacks& cal
   result.output_files = output_files(options.output, shards);
   CheckpointWriter writer(options.output, shards, options.force, output_index_metadata(input));
 
-  PalettizeOptions engine_options;
-  engine_options.seed = options.seed;
-  engine_options.threads = options.threads;
-  uint64_t total_bytes = 0;
-  for (const TensorPlan& plan : result.plans) total_bytes += plan.byte_size;
-  ProgressReporter progress(callbacks, result.plans.size(), total_bytes);
+  const PalettizeOptions engine_options = engine_options_of(options);
+  ProgressReporter progress(callbacks, result.plans.size(), planned_bytes(result.plans));
   for (const TensorPlan& plan : result.plans) {
     const auto tensor_started = Clock::now();
     progress.start(plan.name);
     const TensorView weight = input.view(plan.name);
     TensorResult tensor;
     if (plan.entry) {
-      tensor = palettize_one(plan, weight, sensitivities ? &*sensitivities : nullptr, engine_options, writer);
+      tensor = palettize_one(plan, weight, sensitivities, engine_options, writer);
     } else {
       writer.write_tensor(plan.name, weight.data);
       tensor.stored_bytes = plan.byte_size;

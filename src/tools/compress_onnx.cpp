@@ -1,32 +1,20 @@
 // `palettize compress IN.onnx OUT.onnx`: the compress run over an ONNX model. Each float tensor the config
 // palettizes is replaced in memory by its decode subgraph (palettize/onnx_model.hpp); the model is written
 // once at the end, to a temporary file renamed into place, so a failure leaves no output.
-#include <chrono>
-
 #include "onnx/onnx_proto.hpp"
 #include "palettize/error.hpp"
 #include "palettize/onnx_model.hpp"
 #include "palettize/output_file.hpp"
 #include "tools/compress_onnx.hpp"
-#include "tools/mixed_plan.hpp"
-#include "tools/plan.hpp"
-#include "tools/sensitivities.hpp"
+#include "tools/compress_steps.hpp"
 #include "tools/tool_support.hpp"
 
 namespace palettize::tools {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 void check_onnx_output(const CompressOptions& options) {
-  std::vector<std::filesystem::path> inputs{options.input};
-  if (options.sensitivities) inputs.push_back(*options.sensitivities);
-  if (options.config_file) inputs.push_back(*options.config_file);
-  if (options.importance) inputs.push_back(*options.importance);
+  std::vector<std::filesystem::path> inputs = option_input_files(options);
+  inputs.push_back(options.input);
   for (const auto& input : inputs) {
     check(!same_file(options.output, input), "output ", options.output.string(), " would overwrite the input ",
           input.string(), "; choose another output path");
@@ -52,18 +40,12 @@ uint64_t payload_bytes(const ContainerEntry& entry) {
   return bytes;
 }
 
-TensorResult palettize_onnx_tensor(OnnxModel& model, const TensorPlan& plan, const Sensitivities* sensitivities,
+TensorResult palettize_onnx_tensor(OnnxModel& model, const TensorPlan& plan,
+                                   const std::optional<Sensitivities>& sensitivities,
                                    const PalettizeOptions& engine_options) {
   const OnnxTensor* tensor = model.find(plan.name);
   check(tensor != nullptr, "internal: ONNX tensor ", plan.name, " vanished while compressing");
-  std::vector<float> importances;
-  if (sensitivities) importances = sensitivities->load(plan.name);
-  PalettizedTensor palettized;
-  try {
-    palettized = palettize(tensor->view, plan.entry->spec, engine_options, importances);
-  } catch (const Error& error) {
-    fail("tensor '", plan.name, "' ", shape_to_string(plan.shape), ": ", error.what());
-  }
+  const PalettizedTensor palettized = palettize_planned(plan, tensor->view, sensitivities, engine_options);
   TensorResult result;
   result.metrics = compare(tensor->view, decode(palettized).view());
   result.stored_bytes = payload_bytes(*plan.entry);
@@ -97,37 +79,20 @@ CompressResult run_compress_onnx(const CompressOptions& options, const Callbacks
   check_onnx_output(options);
   // Opened now so an existing output (without --force) or a missing directory fails before any work.
   OutputFile output(options.output, options.force);
-  std::optional<Recipe> recipe;
-  if (options.target_bits) {
-    recipe = plan_recipe(options.input, result.config, *options.target_bits,
-                         MixedOptions{options.candidates, options.importance, false, options.strict, options.quiet,
-                                      options.threads},
-                         callbacks);
-    result.config = recipe->config;
-  }
+  const std::optional<Recipe> recipe = apply_target_bits(options, result, callbacks);
   result.plans = plan_onnx(model, result.config, options.strict);
-  for (const TensorPlan& plan : result.plans) {
-    if (plan.misfit) result.warnings.push_back(misfit_warning(plan));
-  }
-  for (const std::string& warning : result.warnings) warn(callbacks, warning);
+  report_misfits(result, callbacks);
   std::optional<Sensitivities> sensitivities;
-  if (options.sensitivities) {
-    sensitivities.emplace(*options.sensitivities);
-    sensitivities->check_covers(result.plans);
-  }
+  open_sensitivities(options, result.plans, sensitivities);
 
-  PalettizeOptions engine_options;
-  engine_options.seed = options.seed;
-  engine_options.threads = options.threads;
-  uint64_t total_bytes = 0;
-  for (const TensorPlan& plan : result.plans) total_bytes += plan.byte_size;
-  ProgressReporter progress(callbacks, result.plans.size(), total_bytes);
+  const PalettizeOptions engine_options = engine_options_of(options);
+  ProgressReporter progress(callbacks, result.plans.size(), planned_bytes(result.plans));
   for (const TensorPlan& plan : result.plans) {
     const auto tensor_started = Clock::now();
     progress.start(plan.name);
     TensorResult tensor;
     if (plan.entry) {
-      tensor = palettize_onnx_tensor(model, plan, sensitivities ? &*sensitivities : nullptr, engine_options);
+      tensor = palettize_onnx_tensor(model, plan, sensitivities, engine_options);
     } else {
       tensor.stored_bytes = plan.byte_size;
     }
