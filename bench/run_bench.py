@@ -61,6 +61,9 @@ def parse_args(argv):
     parser.add_argument("--specs", metavar="REGEX",
                         help="only the 4096x4096 specs whose name matches, e.g. 'n4/.*|n8/(tensor|row)'")
     parser.add_argument("--skip-baselines", action="store_true")
+    parser.add_argument("--reuse-baselines", metavar="JSON",
+                        help="take the baselines' results from an earlier measurements.json instead of running them "
+                             "(same workload and specs; the ratios are recomputed against this run's times)")
     parser.add_argument("--skip-llama", action="store_true")
     parser.add_argument("--skip-models", action="store_true")
     parser.add_argument("--skip-profile", action="store_true", help="no perf profile of the 4096x4096 CLI runs")
@@ -125,6 +128,32 @@ def run_baselines(args, kernels, tensor_path):
             row["baselines"][baseline] = result
         rows.append(row)
     return rows, missing
+
+
+def reuse_baselines(path, kernels):
+    """This run's rows with the baseline results of an earlier run: ratios recomputed against our new times."""
+    with open(path) as f:
+        earlier = json.load(f)
+    old_rows = {row["config"]: row for row in earlier["comparisons"]}
+    rows = []
+    for name, entry in kernels.items():
+        if not name.startswith("palettize/"):
+            continue
+        config = name[len("palettize/"):]
+        spec = json.loads(entry["label"])
+        row = dict(config=config, ours_seconds=seconds_of(entry), ours_cpu=cpu_seconds_of(entry),
+                   ours_sse=entry["sse"], ours_sse_subset=entry["sse_subset"], luts=int(entry["luts"]), baselines={})
+        per_tensor = spec.get("granularity", {}).get("type", "per_tensor") == "per_tensor"
+        ours_sse = row["ours_sse"] if per_tensor else row["ours_sse_subset"]
+        for baseline, result in old_rows.get(config, {}).get("baselines", {}).items():
+            result = dict(result)
+            result["sse_ratio"] = result["sse"] / ours_sse if ours_sse > 0 else float("inf")
+            result["time_ratio"] = result["seconds_whole"] / row["ours_seconds"]
+            result["cpu_ratio"] = result["cpu_whole"] / row["ours_cpu"] if row["ours_cpu"] > 0 else float("inf")
+            row["baselines"][baseline] = result
+        rows.append(row)
+    source = dict(path=path, date=earlier.get("date"), revision=earlier.get("revision"))
+    return rows, earlier.get("missing_baselines", {}), source
 
 
 def cli(args):
@@ -241,6 +270,9 @@ def measure(args, work):
     data["kernels"] = run_kernels(args, tensor_path, os.path.join(work, "kernels.json"))
     if args.skip_baselines:
         data["comparisons"], data["missing_baselines"] = [], {"all": "skipped (--skip-baselines)"}
+    elif args.reuse_baselines:
+        data["comparisons"], data["missing_baselines"], data["baselines_reused"] = \
+            reuse_baselines(args.reuse_baselines, data["kernels"])
     else:
         data["comparisons"], data["missing_baselines"] = run_baselines(args, data["kernels"], tensor_path)
     data["cli_tensor"] = run_cli_tensor(args, tensor_path, work)

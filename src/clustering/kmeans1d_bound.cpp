@@ -10,7 +10,7 @@
 namespace palettize::kmeans1d_detail {
 namespace {
 
-constexpr int kMaxIterations = 64;
+constexpr int kMaxIterations = 16;
 
 double partition_cost(const RangeCost& cost, const std::vector<std::size_t>& bounds) {
   double total = 0;

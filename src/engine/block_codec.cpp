@@ -53,9 +53,11 @@ namespace {
 // Nearest entry of a non-decreasing scalar LUT; among equal entries the lowest index.
 std::vector<uint8_t> nearest_scalar_entries(const std::vector<double>& values, const std::vector<float>& lut) {
   std::vector<uint8_t> nearest(values.size());
+  // The values ascend, so the first entry not below each one only moves right: one merge pass.
+  auto above = lut.begin();
   for (std::size_t v = 0; v < values.size(); ++v) {
     const double x = values[v];
-    auto above = std::lower_bound(lut.begin(), lut.end(), x, [](float entry, double value) { return entry < value; });
+    while (above != lut.end() && *above < x) ++above;
     std::size_t pick;
     if (above == lut.end()) {
       pick = lut.size() - 1;

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -24,6 +25,15 @@ void check_all_finite(const std::vector<float>& values, const char* part) {
   }
 }
 
+// out[r] = table[indices[r]] for r < count, through local pointers so the loop keeps them in registers.
+template <class Element>
+void write_row(const Element* table, const uint8_t* indices, int64_t count, std::byte* out) {
+  for (int64_t r = 0; r < count; ++r) {
+    const Element value = table[indices[r]];
+    std::memcpy(out + r * static_cast<int64_t>(sizeof(Element)), &value, sizeof value);
+  }
+}
+
 // Writes every weight of `p` as an Element (float, or the uint16_t pattern of F16/BF16) made by `narrow`.
 // Without channel scales each LUT entry is narrowed once per block instead of once per weight; the values
 // are those of store_from_f32 either way. Blocks, and the item rows of a block, are independent.
@@ -45,7 +55,8 @@ void decode_into(const PalettizedTensor& p, const BlockLayout& layout, std::byte
       for (int64_t o = rows.begin(); o < rows.end(); ++o) {
         const uint8_t* row_indices = p.indices.data() + o * rest;
         if (cd == 1 && !scaled) {  // the common case: one table lookup per weight
-          for (int64_t r = rect.r_begin; r < rect.r_end; ++r) store(o * rest + r, narrow_lut[row_indices[r]]);
+          write_row(narrow_lut.data(), row_indices + rect.r_begin, rect.r_end - rect.r_begin,
+                    out_bytes + (o * rest + rect.r_begin) * static_cast<int64_t>(sizeof(Element)));
           continue;
         }
         for (int64_t r = rect.r_begin; r < rect.r_end; ++r) {
@@ -84,7 +95,10 @@ void validate(const PalettizedTensor& p) {
   check_all_finite(p.lut, "LUT");
   check_part_size(p.indices.size(), layout.num_indices, "the index tensor");
   const int64_t lut_rows = p.spec.lut_size();
-  for (std::size_t i = 0; i < p.indices.size(); ++i) {
+  // A vectorized max first; the element-wise search only runs to name a bad index.
+  uint8_t largest = 0;
+  for (const uint8_t index : p.indices) largest = std::max(largest, index);
+  for (std::size_t i = 0; largest >= lut_rows && i < p.indices.size(); ++i) {
     if (p.indices[i] >= lut_rows) {
       fail("palettized tensor is inconsistent: index ", i, " is ", int{p.indices[i]}, " but the LUT has ", lut_rows,
            " entries");
