@@ -126,8 +126,9 @@ struct ScanAvx2 {
                                                          std::size_t row, std::size_t lo, std::size_t hi) const {
     const Avx2Row sums{_mm256_set1_pd(cost.weight_prefix()[row]), _mm256_set1_pd(cost.first_prefix()[row]),
                        _mm256_set1_pd(cost.second_prefix()[row])};
-    const __m256d infinity = _mm256_set1_pd(kInfinity);
     const std::size_t count = hi - lo + 1;
+    if (count == 1) return ScanScalar{}(cost, prev, row, lo, hi);  // forced split: no lanes to reduce
+    const __m256d infinity = _mm256_set1_pd(kInfinity);
     if (count <= 4) {  // most rows: one step, and the lowest lane holding the minimum is the leftmost split
       const __m256d values = _mm256_blendv_pd(infinity, values_at(cost, prev, sums, lo), first_lanes(count));
       __m256d min_value = _mm256_min_pd(values, _mm256_permute_pd(values, 0b0101));
