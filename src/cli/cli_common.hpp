@@ -28,6 +28,7 @@ Command add_inspect_command(CLI::App& parent);
 Command add_eval_command(CLI::App& parent);
 Command add_spec_command(CLI::App& parent);
 Command add_plan_command(CLI::App& parent);  // mixed precision (issue 8)
+Command add_sensitivity_command(CLI::App& parent);  // output-aware importance in onnxruntime (issue 8)
 
 // "palettize: warning: <message>" on stderr.
 void warn(std::string_view message);

@@ -4,13 +4,15 @@
 // model file on the same inputs. One process, one set of reference outputs, many evaluations.
 //
 // usage: node tools/ort/sensitivity_worker.js REFERENCE.onnx INPUTS.json [--sets N] [--seed S] [--threads T]
-//                                            [--outputs NAME,NAME]
+//                                            [--outputs NAME,NAME] [--transform none|log]
 // INPUTS.json: the input descriptions of tests/ort/inputs.js; an input without "type" takes the model's.
 // Protocol (one JSON object per line):
 //   first line out:  {"ready": true, "outputs": [NAME...], "inputs": {NAME: {"type", "shape"}}}
 //   request in:      {"model": "/path/to/model.onnx"}
 //   reply out:       {"outputs": {NAME: {"signal", "noise"}}, "damage", "snr_db", "seconds"} or {"error": MESSAGE}
-// damage = mean over the chosen outputs of noise power / signal power (sum over every input set);
+// damage = mean over the chosen outputs of noise power / signal power (sum over every input set); with
+// --transform log both outputs are scored as log(max(value, 1e-30)) (log-probabilities of a softmax: smooth
+// where probabilities jump at decision boundaries);
 // snr_db = -10 log10(damage), "inf" when the outputs are identical. A failure before "ready" is answered
 // {"error": MESSAGE} on stdout, repeated on stderr, and the worker exits with 1.
 const fs = require('fs');
@@ -19,17 +21,19 @@ const { loadOrt } = require('../../tests/ort/common');
 const { makeInputs } = require('../../tests/ort/inputs');
 
 function parseArgs(argv) {
-  const args = { positional: [], sets: 1, seed: 1, threads: 1, outputs: null };
+  const args = { positional: [], sets: 1, seed: 1, threads: 1, outputs: null, transform: 'none' };
   for (let i = 0; i < argv.length; ++i) {
     if (argv[i] === '--sets') args.sets = Number(argv[++i]);
     else if (argv[i] === '--seed') args.seed = Number(argv[++i]);
     else if (argv[i] === '--threads') args.threads = Number(argv[++i]);
     else if (argv[i] === '--outputs') args.outputs = argv[++i].split(',');
+    else if (argv[i] === '--transform') args.transform = argv[++i];
     else args.positional.push(argv[i]);
   }
   if (args.positional.length !== 2) {
-    throw new Error('usage: sensitivity_worker.js REFERENCE.onnx INPUTS.json [--sets N] [--seed S] [--threads T] [--outputs A,B]');
+    throw new Error('usage: sensitivity_worker.js REFERENCE.onnx INPUTS.json [--sets N] [--seed S] [--threads T] [--outputs A,B] [--transform none|log]');
   }
+  if (!['none', 'log'].includes(args.transform)) throw new Error(`--transform ${args.transform}: expected none or log`);
   return args;
 }
 
@@ -49,7 +53,9 @@ function withModelTypes(descriptions, session) {
   return result;
 }
 
-function outputStats(reference, result, names) {
+const TRANSFORMS = { none: v => v, log: v => Math.log(Math.max(v, 1e-30)) };
+
+function outputStats(reference, result, names, transform) {
   const stats = {};
   for (const name of names) {
     const x = reference[name], y = result[name];
@@ -57,7 +63,7 @@ function outputStats(reference, result, names) {
     if (x.data.length !== y.data.length) throw new Error(`output '${name}': ${y.data.length} elements, reference has ${x.data.length}`);
     let signal = 0, noise = 0;
     for (let i = 0; i < x.data.length; ++i) {
-      const o = Number(x.data[i]), d = o - Number(y.data[i]);
+      const o = transform(Number(x.data[i])), d = o - transform(Number(y.data[i]));
       signal += o * o;
       noise += d * d;
     }
@@ -120,7 +126,9 @@ async function main() {
       const request = JSON.parse(line);
       const session = await ort.InferenceSession.create(request.model, options);
       const total = {};
-      for (const set of sets) addStats(total, outputStats(set.outputs, await session.run(set.feeds), names));
+      for (const set of sets) {
+        addStats(total, outputStats(set.outputs, await session.run(set.feeds), names, TRANSFORMS[args.transform]));
+      }
       if (session.release) await session.release();
       reply = summarize(total);
       reply.seconds = Number(process.hrtime.bigint() - start) / 1e9;

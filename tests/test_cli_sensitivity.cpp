@@ -1,0 +1,250 @@
+// palettize sensitivity: per-tensor, per-candidate output damage measured in onnxruntime-node on a tiny
+// linear model, y = (x + a) + b. Palettizing only `a` changes y by exactly a_hat - a, so the measured
+// damage is weight SSE / output signal: the ratio of two tensors' damages equals the ratio of their weight
+// SSEs (the unknown signal cancels), and fewer bits give more damage because the optimal clustering SSE
+// falls with every added cluster.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "cli_test_support.hpp"
+#include "onnx_test_support.hpp"
+#include "palettize/engine.hpp"
+#include "palettize/spec_json.hpp"
+
+namespace palettize {
+namespace {
+
+using testing::describe;
+using testing::run_palettize;
+using testing::RunResult;
+
+const std::filesystem::path kSource = PALETTIZE_SOURCE_DIR;
+constexpr const char* kSpec = R"({"n_bits": 4, "granularity": {"type": "per_tensor"}})";
+const Shape kShape{8, 256};
+
+bool ort_installed() { return std::filesystem::is_directory(kSource / "node_modules" / "onnxruntime-node"); }
+
+Tensor weight(uint32_t seed, float scale) {
+  Tensor t = testing::random_tensor(DType::F32, kShape, seed);
+  auto* values = reinterpret_cast<float*>(t.data.data());
+  for (int64_t i = 0; i < t.numel(); ++i) values[i] *= scale;
+  return t;
+}
+
+void write_linear_model(const std::filesystem::path& path, const Tensor& a, const Tensor& b) {
+  onnx::ModelProto model;
+  model.set_ir_version(8);
+  onnx::OperatorSetIdProto* op = model.add_opset_import();
+  op->set_domain("");
+  op->set_version(13);
+  onnx::GraphProto* g = model.mutable_graph();
+  g->set_name("linear");
+  *g->add_initializer() = onnx_test::tensor_proto("a", a.view());
+  *g->add_initializer() = onnx_test::tensor_proto("b", b.view());
+  for (auto [in, w, out] : {std::tuple{"x", "a", "xa"}, std::tuple{"xa", "b", "y"}}) {
+    onnx::NodeProto* n = g->add_node();
+    n->set_op_type("Add");
+    n->add_input(in);
+    n->add_input(w);
+    n->add_output(out);
+  }
+  onnx_test::add_value_info(g->mutable_input(), "x", 1, kShape);
+  onnx_test::add_value_info(g->mutable_output(), "y", 1, kShape);
+  std::ofstream(path, std::ios::binary) << model.SerializeAsString();
+}
+
+double weight_sse(const Tensor& w, int n_bits) {
+  PalettizationSpec spec = parse_spec_json(kSpec);
+  spec.n_bits = n_bits;
+  return compare(w.view(), decode(palettize(w.view(), spec)).view()).sse;
+}
+
+nlohmann::json read_json(const std::filesystem::path& path) { return nlohmann::json::parse(testing::read_text(path)); }
+void write_json(const std::filesystem::path& path, const nlohmann::json& json) { std::ofstream(path) << json.dump(); }
+
+class Sensitivity : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(dir_);
+    write_linear_model(model_, a_, b_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  RunResult measure(const std::string& candidates, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"sensitivity", model_.string(), table_.string(), "--spec", kSpec, "--input",
+                                  "x=8,256", "--candidates", candidates, "--threads", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_palettize(args);
+  }
+
+  std::filesystem::path dir_ =
+      std::filesystem::temp_directory_path() / ("palettize-sensitivity-test-" + std::to_string(getpid()));
+  std::filesystem::path model_ = dir_ / "linear.onnx";
+  std::filesystem::path table_ = dir_ / "table.json";
+  Tensor a_ = weight(1, 1.0f);
+  Tensor b_ = weight(2, 0.25f);
+};
+
+TEST_F(Sensitivity, TableHasEveryTensorAndCandidateAndDamageFollowsWeightError) {
+  if (!ort_installed()) GTEST_SKIP() << "onnxruntime-node is not installed (scripts/bootstrap)";
+  const RunResult r = measure("2,4,8");
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  const nlohmann::json table = read_json(table_);
+  ASSERT_EQ(table["tensors"].size(), 2u);
+  EXPECT_TRUE(table["sensitivity"]["complete"].get<bool>());
+  EXPECT_EQ(table["sensitivity"]["candidates"], nlohmann::json({"n2", "n4", "n8"}));
+  for (const char* name : {"a", "b"}) {
+    const nlohmann::json& damage = table["tensors"][name];
+    ASSERT_EQ(damage.size(), 3u) << name;
+    EXPECT_GT(damage["n2"].get<double>(), damage["n4"].get<double>()) << name;
+    EXPECT_GT(damage["n4"].get<double>(), damage["n8"].get<double>()) << name;
+    EXPECT_GT(damage["n8"].get<double>(), 0.0) << name;
+    const double snr = table["sensitivity"]["output_snr_db"][name]["n4"].get<double>();
+    EXPECT_NEAR(snr, -10 * std::log10(damage["n4"].get<double>()), 1e-9);
+  }
+  for (int bits : {2, 4, 8}) {
+    const std::string label = "n" + std::to_string(bits);
+    const double measured = table["tensors"]["a"][label].get<double>() / table["tensors"]["b"][label].get<double>();
+    EXPECT_NEAR(measured / (weight_sse(a_, bits) / weight_sse(b_, bits)), 1.0, 1e-3) << label;
+  }
+  // b is 4x smaller, so at equal bits its error costs 16x less output SNR.
+  EXPECT_GT(table["tensors"]["a"]["n4"].get<double>(), 10 * table["tensors"]["b"]["n4"].get<double>());
+
+  const RunResult plan = run_palettize({"plan", model_.string(), "--spec", kSpec, "--candidates", "2,4,8",
+                                        "--importance", table_.string(), "--target-bits", "7.1", "--json", "--quiet"});
+  ASSERT_EQ(plan.exit_code, 0) << describe(plan);
+  // The plan's objective is the sum of the table's damages of the chosen candidates.
+  const nlohmann::json recipe = plan.json()["recipe"];
+  ASSERT_EQ(recipe["tensors"].size(), 2u);
+  double damage = 0;
+  for (const nlohmann::json& tensor : recipe["tensors"]) {
+    damage += table["tensors"][tensor["name"].get<std::string>()][tensor["choice"].get<std::string>()].get<double>();
+  }
+  EXPECT_NEAR(recipe["cost"].get<double>(), damage, 1e-12 + 1e-9 * damage) << recipe.dump();
+}
+
+TEST_F(Sensitivity, EstimatesUnmeasuredCandidatesFromWeightError) {
+  if (!ort_installed()) GTEST_SKIP() << "onnxruntime-node is not installed (scripts/bootstrap)";
+  ASSERT_EQ(measure("2,4,8").exit_code, 0);
+  const nlohmann::json measured = read_json(table_);
+  std::filesystem::remove(table_);
+  const RunResult r = measure("2,4,8", {"--measure", "4"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_NE(r.out.find("2 measured in this run"), std::string::npos) << r.out;
+  const nlohmann::json estimated = read_json(table_);
+  EXPECT_EQ(estimated["sensitivity"]["measured"], nlohmann::json({"n4"}));
+  for (const char* name : {"a", "b"}) {
+    EXPECT_EQ(estimated["sensitivity"]["estimated"][name], nlohmann::json({"n2", "n8"})) << name;
+    EXPECT_EQ(estimated["tensors"][name]["n4"], measured["tensors"][name]["n4"]) << name;
+    // Output noise is exactly the weight error here, so scaling by weight SSE recovers the measurement.
+    for (const char* label : {"n2", "n8"}) {
+      EXPECT_NEAR(estimated["tensors"][name][label].get<double>() / measured["tensors"][name][label].get<double>(),
+                  1.0, 1e-3) << name << " " << label;
+    }
+  }
+}
+
+TEST_F(Sensitivity, ResumesAPartialTableMeasuringOnlyWhatIsMissing) {
+  if (!ort_installed()) GTEST_SKIP() << "onnxruntime-node is not installed (scripts/bootstrap)";
+  ASSERT_EQ(measure("2,4").exit_code, 0);
+  const nlohmann::json full = read_json(table_);
+  nlohmann::json partial = full;
+  partial["tensors"]["a"].erase("n4");
+  partial["tensors"]["b"]["n2"] = 123.0;  // a marker: a resumed run keeps what is there
+  partial["sensitivity"]["complete"] = false;
+  write_json(table_, partial);
+
+  const RunResult plan = run_palettize({"plan", model_.string(), "--spec", kSpec, "--candidates", "2,4",
+                                        "--importance", table_.string(), "--target-bits", "3", "--quiet"});
+  EXPECT_EQ(plan.exit_code, 2) << describe(plan);
+  EXPECT_NE(plan.err.find("partial sensitivity table"), std::string::npos) << plan.err;
+
+  const RunResult resumed = measure("2,4");
+  ASSERT_EQ(resumed.exit_code, 0) << describe(resumed);
+  EXPECT_NE(resumed.err.find("3 of 4 measurements already there"), std::string::npos) << resumed.err;
+  EXPECT_NE(resumed.out.find("1 measured in this run"), std::string::npos) << resumed.out;
+  const nlohmann::json table = read_json(table_);
+  EXPECT_EQ(table["tensors"]["a"]["n4"], full["tensors"]["a"]["n4"]);  // deterministic measurement
+  EXPECT_EQ(table["tensors"]["b"]["n2"].get<double>(), 123.0);
+  EXPECT_TRUE(table["sensitivity"]["complete"].get<bool>());
+}
+
+TEST_F(Sensitivity, RefusesATableMeasuredForSomethingElse) {
+  if (!ort_installed()) GTEST_SKIP() << "onnxruntime-node is not installed (scripts/bootstrap)";
+  ASSERT_EQ(measure("2,4").exit_code, 0);
+  const std::string before = testing::read_text(table_);
+  const RunResult candidates = measure("2,4,8");
+  EXPECT_EQ(candidates.exit_code, 2);
+  EXPECT_NE(candidates.err.find("different candidates"), std::string::npos) << candidates.err;
+  const RunResult inputs = measure("2,4", {"--seed", "7"});
+  EXPECT_EQ(inputs.exit_code, 2);
+  EXPECT_NE(inputs.err.find("different seed"), std::string::npos) << inputs.err;
+  write_linear_model(model_, weight(3, 1.0f), b_);
+  const RunResult model = measure("2,4");
+  EXPECT_EQ(model.exit_code, 2);
+  EXPECT_NE(model.err.find("different fingerprint"), std::string::npos) << model.err;
+  EXPECT_EQ(testing::read_text(table_), before);  // a refused table is left alone
+}
+
+TEST_F(Sensitivity, ClearErrors) {
+  std::ofstream(table_) << R"({"tensors": {}})";
+  RunResult r = measure("2");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("is not a table written by palettize sensitivity"), std::string::npos) << r.err;
+  std::filesystem::remove(table_);
+
+  r = run_palettize({"sensitivity", (dir_ / "model.safetensors").string(), table_.string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("needs an .onnx model"), std::string::npos) << r.err;
+
+  r = measure("2,5");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("candidate n_bits 5"), std::string::npos) << r.err;
+
+  r = run_palettize({"sensitivity", model_.string(), table_.string(), "--spec", kSpec, "--input", "x=8,a"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("'a' is not a dimension"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(table_));
+}
+
+TEST_F(Sensitivity, SaysWhatIsMissingToRunOnnxRuntime) {
+  ::setenv("PALETTIZE_NODE", (dir_ / "no-node").c_str(), 1);
+  RunResult r = measure("2");
+  ::unsetenv("PALETTIZE_NODE");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("is not an executable file"), std::string::npos) << r.err;
+
+  const char* path = std::getenv("PATH");
+  const std::string saved_path = path == nullptr ? "" : path;
+  ::setenv("PATH", dir_.c_str(), 1);
+  r = measure("2");
+  ::setenv("PATH", saved_path.c_str(), 1);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("node (Node.js) was not found on PATH"), std::string::npos) << r.err;
+
+  // A worker script in a tree without node_modules: onnxruntime-node is missing there.
+  const std::filesystem::path tree = dir_ / "tree" / "tools" / "ort";
+  std::filesystem::create_directories(tree);
+  std::filesystem::copy_file(kSource / "tools/ort/sensitivity_worker.js", tree / "sensitivity_worker.js");
+  ::setenv("PALETTIZE_ORT_WORKER", (tree / "sensitivity_worker.js").c_str(), 1);
+  r = measure("2");
+  ::unsetenv("PALETTIZE_ORT_WORKER");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("onnxruntime-node is not installed"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(table_));
+}
+
+TEST_F(Sensitivity, NamesAMissingModelInput) {
+  if (!ort_installed()) GTEST_SKIP() << "onnxruntime-node is not installed (scripts/bootstrap)";
+  const RunResult r = run_palettize({"sensitivity", model_.string(), table_.string(), "--spec", kSpec});
+  EXPECT_EQ(r.exit_code, 2) << describe(r);
+  EXPECT_NE(r.err.find("no shape given for the model input 'x'"), std::string::npos) << r.err;
+  const RunResult wrong = measure("2", {"--input", "z=1"});
+  EXPECT_EQ(wrong.exit_code, 2) << describe(wrong);
+  EXPECT_NE(wrong.err.find("the model has no input 'z'"), std::string::npos) << wrong.err;
+}
+
+}  // namespace
+}  // namespace palettize
