@@ -220,9 +220,9 @@ TEST(Compare, ChunkedSumsDoNotDependOnTheThreadCount) {
   EXPECT_EQ(one.max_abs_err, max_abs);
 }
 
-TEST(Compare, SmallTensorsSumInElementOrder) {
-  const std::vector<float> a = heavy_tailed(5000, 8), b = heavy_tailed(5000, 9);
-  const Tensor x = make_tensor(DType::BF16, {50, 100}, a), y = make_tensor(DType::F32, {50, 100}, b);
+TEST(Compare, SumsAreCloseToThePlainSumAndExactForExactData) {
+  const std::vector<float> a = heavy_tailed(5003, 8), b = heavy_tailed(5003, 9);
+  const Tensor x = make_tensor(DType::BF16, {5003}, a), y = make_tensor(DType::F32, {5003}, b);
   double sse = 0, signal = 0;
   for (std::size_t i = 0; i < a.size(); ++i) {
     const double xi = load_as_f32(DType::BF16, x.data.data(), i);
@@ -230,8 +230,15 @@ TEST(Compare, SmallTensorsSumInElementOrder) {
     signal += xi * xi;
   }
   const ErrorMetrics m = compare(x.view(), y.view());
-  EXPECT_EQ(m.sse, sse);
-  EXPECT_EQ(m.signal, signal);
+  EXPECT_NEAR(m.sse, sse, 1e-13 * sse);
+  EXPECT_NEAR(m.signal, signal, 1e-13 * signal);
+  // Small integers: every partial sum is exact, whatever the association.
+  const Tensor ints = make_tensor(DType::F16, {7}, std::vector<float>{1, 2, 3, 4, 5, 6, 7});
+  const Tensor zeros = make_tensor(DType::F16, {7}, std::vector<float>(7, 0.0f));
+  const ErrorMetrics exact = compare(ints.view(), zeros.view());
+  EXPECT_EQ(exact.sse, 140.0);
+  EXPECT_EQ(exact.signal, 140.0);
+  EXPECT_EQ(exact.max_abs_err, 7.0);
 }
 
 TEST(Elements, FirstNonFiniteFindsEveryPosition) {

@@ -21,17 +21,33 @@ struct PartialError {
   double sse = 0, signal = 0, max_abs_err = 0;
 };
 
+// Four interleaved accumulators (element i feeds lane i % 4, the lanes are added in a fixed order) break
+// the chains of dependent additions; the association is fixed, so the sums stay deterministic.
 template <class ReaderX, class ReaderY>
 PartialError chunk_error(const ReaderX& x_reader, const ReaderY& y_reader, std::size_t begin, std::size_t end) {
-  PartialError p;
-  for (std::size_t i = begin; i < end; ++i) {
-    const double x = x_reader.load(i);
-    const double y = y_reader.load(i);
-    const double e = x - y;
-    p.sse += e * e;
-    p.signal += x * x;
-    p.max_abs_err = std::max(p.max_abs_err, std::fabs(e));
+  constexpr std::size_t kLanes = 4;
+  double sse[kLanes] = {}, signal[kLanes] = {}, max_abs[kLanes] = {};
+  std::size_t i = begin;
+  for (; i + kLanes <= end; i += kLanes) {
+    for (std::size_t lane = 0; lane < kLanes; ++lane) {
+      const double x = x_reader.load(i + lane);
+      const double e = x - static_cast<double>(y_reader.load(i + lane));
+      sse[lane] += e * e;
+      signal[lane] += x * x;
+      max_abs[lane] = std::max(max_abs[lane], std::fabs(e));
+    }
   }
+  for (std::size_t lane = 0; i < end; ++i, ++lane) {
+    const double x = x_reader.load(i);
+    const double e = x - static_cast<double>(y_reader.load(i));
+    sse[lane] += e * e;
+    signal[lane] += x * x;
+    max_abs[lane] = std::max(max_abs[lane], std::fabs(e));
+  }
+  PartialError p;
+  p.sse = (sse[0] + sse[1]) + (sse[2] + sse[3]);
+  p.signal = (signal[0] + signal[1]) + (signal[2] + signal[3]);
+  p.max_abs_err = std::max(std::max(max_abs[0], max_abs[1]), std::max(max_abs[2], max_abs[3]));
   return p;
 }
 
