@@ -107,6 +107,44 @@ TEST(DpPruning, LloydBoundOfFewValuesIsTheirPartitionCost) {
   EXPECT_GE(lloyd_upper_bound(cost, values, weights, 2), cluster_1d_optimal(values, weights, 2).sse);
 }
 
+// ----- bounded memory: halving the layers instead of a split table ------------------------------------------
+
+double partition_sse(const SortedBlock& b, const std::vector<uint32_t>& bounds) {
+  const RangeCost cost(b.values, b.weights);
+  double total = 0;
+  for (std::size_t t = 0; t + 1 < bounds.size(); ++t) total += cost(bounds[t], bounds[t + 1]);
+  return total;
+}
+
+TEST(OptimalBounds, HalvingTheLayersFindsTheSameOptimumAsTheSplitTable) {
+  std::mt19937 rng(12);
+  for (const std::size_t n : {40u, 700u, 5000u, 30000u}) {
+    for (const bool fp16_grid : {true, false}) {
+      const SortedBlock b = random_sorted_block(rng, n, fp16_grid);
+      const std::size_t u = b.values.size();
+      for (const std::size_t k : {2u, 3u, 5u, 16u, 64u, 256u}) {
+        if (k > u) continue;
+        const std::vector<uint32_t> table = optimal_bounds(b.values, b.weights, k);
+        const double optimum = partition_sse(b, table);
+        // Budget 0 halves down to single clusters; 4 rows of splits halves until k <= 5.
+        for (const std::size_t budget : {std::size_t{0}, 4 * (u + 2)}) {
+          const std::vector<uint32_t> halved = optimal_bounds(b.values, b.weights, k, budget);
+          ASSERT_EQ(halved.size(), k + 1);
+          EXPECT_EQ(halved.front(), 0u);
+          EXPECT_EQ(halved.back(), u);
+          for (std::size_t t = 0; t < k; ++t) EXPECT_LT(halved[t], halved[t + 1]);
+          EXPECT_NEAR(partition_sse(b, halved), optimum, 1e-12 * partition_sse(b, {0, static_cast<uint32_t>(u)}))
+              << "n = " << n << ", k = " << k << ", budget = " << budget;
+          // Real-valued weights leave no ties between partitions: the same partition.
+          if (!fp16_grid) {
+            EXPECT_EQ(halved, table) << "n = " << n << ", k = " << k << ", budget = " << budget;
+          }
+        }
+      }
+    }
+  }
+}
+
 // ----- the 16-bit path of one-LUT tensors -------------------------------------------------------------------
 
 std::vector<float> heavy_tailed(std::size_t n, uint32_t seed) {

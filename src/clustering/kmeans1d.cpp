@@ -181,20 +181,7 @@ ScalarClustering cluster_1d_optimal(std::span<const double> values, std::span<co
   validate_1d_input("cluster_1d_optimal", values, weights, k);
   const std::size_t n = values.size();
   const std::size_t k_eff = std::min<std::size_t>(static_cast<std::size_t>(k), n);
-  std::vector<uint32_t> bounds;
-  if (k_eff == n) {
-    bounds.resize(n + 1);
-    std::iota(bounds.begin(), bounds.end(), 0u);
-  } else if (k_eff == 1) {
-    bounds = {0u, static_cast<uint32_t>(n)};
-  } else {
-    const RangeCost cost(values, weights);
-    kmeans1d_detail::SplitTable table(k_eff, n);
-    DpOptions options;
-    options.upper_bound = kmeans1d_detail::lloyd_upper_bound(cost, values, weights, k_eff);
-    kmeans1d_detail::run_dp(cost, k_eff, &table, options);
-    bounds = kmeans1d_detail::backtrack(table, n, k_eff);
-  }
+  const std::vector<uint32_t> bounds = kmeans1d_detail::optimal_bounds(values, weights, k_eff);
   return clustering_from_bounds(values, weights, bounds);
 }
 

@@ -236,6 +236,17 @@ std::vector<double> run_dp(const RangeCost& cost, std::size_t k, SplitTable* tab
 double lloyd_upper_bound(const RangeCost& cost, std::span<const double> values, std::span<const double> weights,
                          std::size_t k);
 
+// Split tables above this many entries (128 MiB) are avoided by halving the layers (optimal_bounds): every
+// block of a 16-bit checkpoint stays below it (k = 256 and U = 65 536 need 64 MiB), so only blocks of
+// millions of distinct float32 values pay the halving's second pass.
+inline constexpr std::size_t kMaxSplitTableEntries = std::size_t{1} << 25;
+
+// Boundaries of the optimal k-partition (1 <= k <= U): k+1 ascending entries, 0 first, U last. With a split
+// table when (k-1) x (U+2) entries fit max_table_entries, otherwise by halving the layers (Hirschberg):
+// O(U) memory and about twice the time (kmeans1d_bounds.cpp).
+std::vector<uint32_t> optimal_bounds(std::span<const double> values, std::span<const double> weights, std::size_t k,
+                                     std::size_t max_table_entries = kMaxSplitTableEntries);
+
 // Cluster boundaries of the optimum: k+1 ascending entries, 0 first, U last; cluster t is [b[t], b[t+1]).
 std::vector<uint32_t> backtrack(const SplitTable& table, std::size_t n_values, std::size_t k);
 
