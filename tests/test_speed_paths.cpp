@@ -279,6 +279,38 @@ TEST(Compare, SumsAreCloseToThePlainSumAndExactForExactData) {
   EXPECT_EQ(exact.max_abs_err, 7.0);
 }
 
+TEST(Compare, DecodedEqualsCompareOfTheDecodedTensorBitForBit) {
+  // 150 x 1000 elements: chunks of 64 Ki elements end inside rows, and the tail chunk is short.
+  const std::vector<float> values = heavy_tailed(150 * 1000, 13);
+  std::vector<PalettizationSpec> specs;
+  for (const PalettizationGranularity g : std::vector<PalettizationGranularity>{
+           PerTensorGranularity{}, PerGroupedChannelGranularity{0, 1}, PerGroupedChannelGranularity{0, 6},
+           PerGroupedChannelGranularity{1, 100}}) {
+    PalettizationSpec spec = per_tensor(4);
+    spec.granularity = g;
+    specs.push_back(spec);
+  }
+  specs.push_back(specs[1]);
+  specs.back().enable_per_channel_scale = true;
+  specs.push_back(specs[0]);
+  specs.back().cluster_dim = 2;
+  for (const DType dtype : {DType::F32, DType::F16, DType::BF16}) {
+    const Tensor w = make_tensor(dtype, {150, 1000}, values);
+    for (const PalettizationSpec& spec : specs) {
+      const PalettizedTensor p = palettize(w.view(), spec);
+      const ErrorMetrics expected = compare(w.view(), decode(p).view());
+      const ErrorMetrics fused = compare_decoded(w.view(), p);
+      EXPECT_EQ(fused.count, expected.count);
+      EXPECT_EQ(fused.sse, expected.sse) << dtype_name(dtype);
+      EXPECT_EQ(fused.signal, expected.signal) << dtype_name(dtype);
+      EXPECT_EQ(fused.max_abs_err, expected.max_abs_err) << dtype_name(dtype);
+      EXPECT_EQ(fused.snr_db, expected.snr_db) << dtype_name(dtype);
+    }
+    const Tensor other_shape = make_tensor(dtype, {1000, 150}, values);
+    EXPECT_THROW(compare_decoded(other_shape.view(), palettize(w.view(), specs[0])), Error);
+  }
+}
+
 TEST(Elements, FirstNonFiniteFindsEveryPosition) {
   const float specials[] = {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
                             -std::numeric_limits<float>::infinity()};

@@ -78,4 +78,8 @@ struct ErrorMetrics {
 // Compares two tensors of the same shape (any palettizable dtypes), in double precision.
 ErrorMetrics compare(const TensorView& original, const TensorView& reconstructed);
 
+// compare(original, decode(palettized).view()), bit for bit, without materializing the decoded tensor when
+// the LUTs are scalar, unscaled and one per tensor or per group of output channels (else it decodes).
+ErrorMetrics compare_decoded(const TensorView& original, const PalettizedTensor& palettized);
+
 }  // namespace palettize

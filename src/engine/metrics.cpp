@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <variant>
 #include <vector>
 
 #include <tbb/blocked_range.h>
@@ -23,8 +24,9 @@ struct PartialError {
 
 // Four interleaved accumulators (element i feeds lane i % 4, the lanes are added in a fixed order) break
 // the chains of dependent additions; the association is fixed, so the sums stay deterministic.
+// Readers are taken by value: a chunk may advance its own copy (DecodedRowReader).
 template <class ReaderX, class ReaderY>
-PartialError chunk_error(const ReaderX& x_reader, const ReaderY& y_reader, std::size_t begin, std::size_t end) {
+PartialError chunk_error(ReaderX x_reader, ReaderY y_reader, std::size_t begin, std::size_t end) {
   constexpr std::size_t kLanes = 4;
   double sse[kLanes] = {}, signal[kLanes] = {}, max_abs[kLanes] = {};
   std::size_t i = begin;
@@ -51,33 +53,23 @@ PartialError chunk_error(const ReaderX& x_reader, const ReaderY& y_reader, std::
   return p;
 }
 
-std::vector<PartialError> chunk_errors(const TensorView& original, const TensorView& reconstructed,
-                                       std::size_t count) {
+template <class ReaderY>
+std::vector<PartialError> chunk_errors(const TensorView& original, const ReaderY& y_reader, std::size_t count) {
   std::vector<PartialError> partials((count + kChunk - 1) / kChunk);
   elements::with_reader(original.dtype, original.data.data(), [&](const auto& x_reader) {
-    elements::with_reader(reconstructed.dtype, reconstructed.data.data(), [&](const auto& y_reader) {
-      tbb::parallel_for(tbb::blocked_range<std::size_t>(0, partials.size()), [&](const auto& range) {
-        for (std::size_t c = range.begin(); c != range.end(); ++c) {
-          partials[c] = chunk_error(x_reader, y_reader, c * kChunk, std::min(count, (c + 1) * kChunk));
-        }
-      });
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, partials.size()), [&](const auto& range) {
+      for (std::size_t c = range.begin(); c != range.end(); ++c) {
+        partials[c] = chunk_error(x_reader, y_reader, c * kChunk, std::min(count, (c + 1) * kChunk));
+      }
     });
   });
   return partials;
 }
 
-}  // namespace
-
-ErrorMetrics compare(const TensorView& original, const TensorView& reconstructed) {
-  check(original.shape == reconstructed.shape, "cannot compare tensors of shapes ", shape_to_string(original.shape),
-        " and ", shape_to_string(reconstructed.shape));
-  check(is_palettizable(original.dtype) && is_palettizable(reconstructed.dtype), "cannot compare dtypes ",
-        dtype_name(original.dtype), " and ", dtype_name(reconstructed.dtype), ": only F32, F16 and BF16");
-  original.check_size();
-  reconstructed.check_size();
+ErrorMetrics metrics_from(const std::vector<PartialError>& partials, int64_t count) {
   ErrorMetrics m;
-  m.count = original.numel();
-  for (const PartialError& p : chunk_errors(original, reconstructed, static_cast<std::size_t>(m.count))) {
+  m.count = count;
+  for (const PartialError& p : partials) {
     m.sse += p.sse;
     m.signal += p.signal;
     m.max_abs_err = std::max(m.max_abs_err, p.max_abs_err);
@@ -85,6 +77,84 @@ ErrorMetrics compare(const TensorView& original, const TensorView& reconstructed
   m.mse = m.count ? m.sse / static_cast<double>(m.count) : 0;
   m.snr_db = m.sse == 0 ? std::numeric_limits<double>::infinity() : 10 * std::log10(m.signal / m.sse);
   return m;
+}
+
+void check_comparable(const TensorView& original, const Shape& shape, DType dtype) {
+  check(original.shape == shape, "cannot compare tensors of shapes ", shape_to_string(original.shape), " and ",
+        shape_to_string(shape));
+  check(is_palettizable(original.dtype) && is_palettizable(dtype), "cannot compare dtypes ",
+        dtype_name(original.dtype), " and ", dtype_name(dtype), ": only F32, F16 and BF16");
+  original.check_size();
+}
+
+// The decoded values of a palettized tensor whose LUT depends on the row only, read in ascending element
+// order: each LUT entry is narrowed to the dtype and widened back once, as decode then a reader would.
+class DecodedRowReader {
+ public:
+  DecodedRowReader(const float* decoded_luts, const uint8_t* indices, int64_t rest, int64_t rows_per_lut,
+                   int64_t entries)
+      : luts_(decoded_luts), indices_(indices), rest_(rest), rows_per_lut_(rows_per_lut), entries_(entries) {}
+
+  float load(std::size_t i) {
+    while (static_cast<int64_t>(i) >= row_end_) {  // also the first call of a chunk: row_end_ starts at 0
+      row_ = static_cast<int64_t>(i) / rest_;
+      row_end_ = (row_ + 1) * rest_;
+      lut_ = luts_ + row_ / rows_per_lut_ * entries_;
+    }
+    return lut_[indices_[i]];
+  }
+
+ private:
+  const float* luts_;
+  const uint8_t* indices_;
+  int64_t rest_, rows_per_lut_, entries_;
+  int64_t row_ = 0, row_end_ = 0;
+  const float* lut_ = nullptr;
+};
+
+float round_trip(DType dtype, float value) {
+  switch (dtype) {
+    case DType::F16:
+      return elements::f16_table()[f32_to_f16(value)];
+    case DType::BF16:
+      return elements::bf16_bits_to_f32(f32_to_bf16(value));
+    default:
+      return value;
+  }
+}
+
+// Rows sharing one LUT, or 0 when the LUT of an element depends on more than its row.
+int64_t rows_per_lut(const PalettizedTensor& p) {
+  if (p.spec.cluster_dim != 1 || !p.channel_scale.empty()) return 0;
+  if (!p.spec.is_grouped()) return p.shape[0];
+  const auto& group = std::get<PerGroupedChannelGranularity>(p.spec.granularity);
+  return group.axis == 0 ? group.group_size : 0;
+}
+
+}  // namespace
+
+ErrorMetrics compare_decoded(const TensorView& original, const PalettizedTensor& palettized) {
+  validate(palettized);
+  const int64_t group_rows = rows_per_lut(palettized);
+  if (group_rows == 0) return compare(original, decode(palettized).view());
+  check_comparable(original, palettized.shape, palettized.dtype);
+  std::vector<float> decoded_luts(palettized.lut.size());
+  for (std::size_t e = 0; e < decoded_luts.size(); ++e) {
+    decoded_luts[e] = round_trip(palettized.dtype, palettized.lut[e]);
+  }
+  const int64_t count = shape_numel(palettized.shape);
+  const DecodedRowReader reader(decoded_luts.data(), palettized.indices.data(), count / palettized.shape[0],
+                                group_rows, palettized.lut_entries());
+  return metrics_from(chunk_errors(original, reader, static_cast<std::size_t>(count)), count);
+}
+
+ErrorMetrics compare(const TensorView& original, const TensorView& reconstructed) {
+  check_comparable(original, reconstructed.shape, reconstructed.dtype);
+  reconstructed.check_size();
+  const int64_t count = original.numel();
+  return elements::with_reader(reconstructed.dtype, reconstructed.data.data(), [&](const auto& y_reader) {
+    return metrics_from(chunk_errors(original, y_reader, static_cast<std::size_t>(count)), count);
+  });
 }
 
 }  // namespace palettize
