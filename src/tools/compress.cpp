@@ -46,7 +46,7 @@ TensorResult palettize_one(const TensorPlan& plan, const TensorView& weight,
     writer.write_tensor(part.name, part.tensor.data);
     result.stored_bytes += part.tensor.data.size();
   }
-  result.metrics = compare(weight, decode(palettized).view());
+  result.metrics = measure_error(weight, palettized, engine_options.threads);
   if (sensitivities) sensitivities->release(plan.name);
   return result;
 }

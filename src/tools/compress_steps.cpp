@@ -1,5 +1,7 @@
 #include "tools/compress_steps.hpp"
 
+#include <tbb/task_arena.h>
+
 #include "palettize/error.hpp"
 #include "tools/tool_support.hpp"
 
@@ -65,6 +67,11 @@ PalettizedTensor palettize_planned(const TensorPlan& plan, const TensorView& wei
   } catch (const Error& error) {
     fail("tensor '", plan.name, "' ", shape_to_string(plan.shape), ": ", error.what());
   }
+}
+
+ErrorMetrics measure_error(const TensorView& weight, const PalettizedTensor& palettized, int threads) {
+  tbb::task_arena arena(threads > 0 ? threads : tbb::task_arena::automatic);
+  return arena.execute([&] { return compare_decoded(weight, palettized); });
 }
 
 }  // namespace palettize::tools

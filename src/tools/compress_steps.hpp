@@ -41,4 +41,8 @@ PalettizedTensor palettize_planned(const TensorPlan& plan, const TensorView& wei
                                    const std::optional<Sensitivities>& sensitivities,
                                    const PalettizeOptions& engine_options);
 
+// The report's error of one palettized tensor (compare_decoded: no decoded copy where the layout allows),
+// on at most `threads` threads (0: all) like the clustering, whose arena it does not share.
+ErrorMetrics measure_error(const TensorView& weight, const PalettizedTensor& palettized, int threads);
+
 }  // namespace palettize::tools
