@@ -93,6 +93,26 @@ TEST(FuzzRegressions, YamlThatMadeLoadAllLoopForeverIsRefused) {
   EXPECT_THAT(error_of([] { model_config_from_yaml("", "c.yaml"); }), HasSubstr("the config is empty"));
 }
 
+// An alias inside the node it names made the YAML-to-JSON conversion recurse until the stack overflowed
+// (fuzz_model_config, CI's 20 s run); aliases of aliases expand exponentially. Both are refused.
+TEST(FuzzRegressions, YamlAliasCycleAndAliasBombAreRefused) {
+  EXPECT_EQ(error_of([] { model_config_from_yaml("global: &s {n_bits: 4, spec: *s}\n", "c.yaml"); }),
+            "c.yaml:1: invalid YAML: nested more than 64 levels deep (an alias inside the node it names?)");
+  std::string bomb = "a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n";
+  for (int i = 1; i < 8; ++i) {
+    const std::string prev = "*a" + std::to_string(i - 1);
+    bomb += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [" + prev;
+    for (int j = 1; j < 10; ++j) bomb += ", " + prev;
+    bomb += "]\n";
+  }
+  EXPECT_THAT(error_of([&] { model_config_from_yaml(bomb, "c.yaml"); }),
+              HasSubstr("invalid YAML: more than 100000 values once aliases are expanded"));
+  std::string deep_but_fine = "global: {n_bits: 4}\nx: ";
+  for (int i = 0; i < 60; ++i) deep_but_fine += "[";
+  for (int i = 0; i < 60; ++i) deep_but_fine += "]";
+  EXPECT_THAT(error_of([&] { model_config_from_yaml(deep_but_fine, "c.yaml"); }), HasSubstr("unknown key"));
+}
+
 // std::regex_match recurses once per character: a rule like 'model\.layers\.[0-9]+\..*' against the
 // 50 000-byte name a hostile checkpoint may hold overflowed the stack (SIGSEGV) in resolve_tensor_spec.
 TEST(FuzzRegressions, OverlongTensorNameIsRefusedBeforeRegexMatching) {

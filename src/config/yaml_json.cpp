@@ -67,7 +67,27 @@ class Converter {
   explicit Converter(std::string_view source) : source_(source) {}
 
   nlohmann::json convert(const YAML::Node& node, const std::string& pointer) {
-    lines_[pointer] = node.Mark().line + 1;
+    const int line = node.Mark().line + 1;
+    // Aliases make the node graph cyclic (`a: &x {b: *x}`) or exponentially large once expanded (aliases of
+    // aliases): both limits stop that with an Error instead of a stack overflow or unbounded memory.
+    check(depth_ < kMaxDepth, source_, ":", line, ": invalid YAML: nested more than ", kMaxDepth,
+          " levels deep (an alias inside the node it names?)");
+    check(++values_ <= kMaxValues, source_, ":", line, ": invalid YAML: more than ", kMaxValues,
+          " values once aliases are expanded");
+    ++depth_;
+    nlohmann::json json = convert_node(node, pointer);
+    --depth_;
+    lines_[pointer] = line;
+    return json;
+  }
+
+  std::map<std::string, int> take_lines() { return std::move(lines_); }
+
+ private:
+  static constexpr int kMaxDepth = 64;
+  static constexpr std::size_t kMaxValues = 100000;
+
+  nlohmann::json convert_node(const YAML::Node& node, const std::string& pointer) {
     switch (node.Type()) {
       case YAML::NodeType::Null:
       case YAML::NodeType::Undefined:
@@ -86,9 +106,6 @@ class Converter {
     fail(source_, ":", node.Mark().line + 1, ": unsupported YAML node");
   }
 
-  std::map<std::string, int> take_lines() { return std::move(lines_); }
-
- private:
   nlohmann::json convert_map(const YAML::Node& node, const std::string& pointer) {
     nlohmann::json object = nlohmann::json::object();
     for (const auto& entry : node) {
@@ -103,6 +120,8 @@ class Converter {
 
   std::string source_;
   std::map<std::string, int> lines_;
+  int depth_ = 0;
+  std::size_t values_ = 0;
 };
 
 // Swallows parser events: used only to count documents.
