@@ -204,5 +204,24 @@ TEST(FuzzRegressions, OnnxInitializerOrConstantNodeNameNotUtf8IsRefused) {
   }
 }
 
+// Two float initializers named alike in one graph got the same key, so find(key) and replace_with_palettized
+// reached the first one only (fuzz_onnx's invariant find(tensor.key) == &tensor, 10-minute run).
+TEST(FuzzRegressions, OnnxTensorDefinedTwiceInOneGraphIsRefused) {
+  const Tensor weight = make_tensor(DType::F32, {4, 4}, std::vector<float>(16, 0.25f));
+  onnx::ModelProto proto = onnx_test::weight_model(weight.view(), onnx_test::Storage::initializer, 13);
+  *proto.mutable_graph()->add_initializer() = proto.graph().initializer(0);
+  EXPECT_THAT(error_of([&] { load(proto); }),
+              HasSubstr("tensor 'w' is defined more than once in main"));
+}
+
+// Text with NUL bytes makes yaml-cpp guess a UTF-16/32 encoding and transcode; the scalars it produced were
+// not UTF-8, and echoing one in a JSON error message threw nlohmann::json::type_error 316 (fuzz_model_config,
+// 10-minute run; the input is fuzz/corpus/fuzz_model_config/regression-not-utf8-escape.yaml).
+TEST(FuzzRegressions, YamlDecodedToSomethingNotUtf8IsRefused) {
+  const std::string text("global:\n  n_bits: uuu{\"g\x1f\0n8\0_ib\x1f\x1f\0\"u", 37);
+  EXPECT_EQ(error_of([&] { model_config_from_yaml(text, "c.yaml"); }),
+            "c.yaml:2: invalid YAML: a string is not UTF-8 once decoded");
+}
+
 }  // namespace
 }  // namespace palettize

@@ -93,6 +93,10 @@ class Converter {
       case YAML::NodeType::Undefined:
         return nullptr;
       case YAML::NodeType::Scalar:
+        // yaml-cpp guesses UTF-16/32 from NUL bytes near the start and transcodes; what comes out need not be
+        // UTF-8, which JSON (and so every error message that quotes the value) cannot hold.
+        check(utf8::is_valid(node.Scalar()), source_, ":", node.Mark().line + 1,
+              ": invalid YAML: a string is not UTF-8 once decoded");
         // yaml-cpp tags quoted scalars "!" and plain ones "?".
         return node.Tag() == "!" ? nlohmann::json(node.Scalar()) : plain_scalar_to_json(node.Scalar());
       case YAML::NodeType::Sequence: {
@@ -112,6 +116,7 @@ class Converter {
       const int line = entry.first.Mark().line + 1;
       check(entry.first.IsScalar(), source_, ":", line, ": mapping keys must be plain strings");
       const std::string key = entry.first.Scalar();
+      check(utf8::is_valid(key), source_, ":", line, ": invalid YAML: a key is not UTF-8 once decoded");
       check(!object.contains(key), source_, ":", line, ": duplicate key '", key, "'");
       object[key] = convert(entry.second, pointer + "/" + escape_pointer_token(key));
     }

@@ -139,6 +139,13 @@ void OnnxModel::Impl::collect_dense_tensors() {
   for (const OnnxTensor& t : tensors) ++counts[t.name];
   for (OnnxTensor& t : tensors)
     if (counts[t.name] > 1) t.key = t.name + "@" + t.graph_path;
+  // Keys name tensors everywhere (reports, replace_with_palettized): a name defined twice in one graph (ONNX
+  // names are single-assignment) or a name that spells another tensor's "name@path" key would make two
+  // tensors share one.
+  std::unordered_set<std::string> keys;
+  for (const OnnxTensor& t : tensors)
+    check(keys.insert(t.key).second, "ONNX model ", label, ": tensor '", t.name, "' is defined more than once in ",
+          t.graph_path, " (or its name repeats another tensor's name@graph key); ONNX names are single-assignment");
 }
 
 std::string OnnxModel::Impl::reserve(const std::string& preferred) {
