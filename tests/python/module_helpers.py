@@ -1,7 +1,9 @@
 """Shared helpers of the Python module's tests (test_module*.py): the import of `palettize`, bfloat16 bit
 conversions, and numpy reference implementations of decode and index packing."""
 import importlib.util
+import json
 import os
+import struct
 import sys
 
 import numpy as np
@@ -60,3 +62,15 @@ def weight(shape, dtype="float32", seed=0):
     values = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
     return from_f32(values, dtype)
 
+
+def write_safetensors(path, tensors):
+    """tensors: name -> (safetensors dtype name, array)."""
+    header, blobs, offset = {}, [], 0
+    for name, (dtype, array) in tensors.items():
+        data = np.ascontiguousarray(array).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))

@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from module_helpers import pz, weight
+from module_helpers import pz, weight, write_safetensors
 
 # ---------------------------------------------------------------- identical to the CLI
 
@@ -17,19 +17,6 @@ CLI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(pz.__file__))
 ST_DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16, "U8": np.uint8, "I8": np.int8,
              "F8_E4M3": np.uint8, "F8_E5M2": np.uint8}
 ST_NAMES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
-
-
-def write_safetensors(path, tensors):
-    """tensors: name -> (safetensors dtype name, array)."""
-    header, blobs, offset = {}, [], 0
-    for name, (dtype, array) in tensors.items():
-        data = np.ascontiguousarray(array).tobytes()
-        header[name] = {"dtype": dtype, "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def read_safetensors(path):

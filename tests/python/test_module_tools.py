@@ -11,23 +11,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from module_helpers import pz, weight
+from module_helpers import pz, weight, write_safetensors
 
 CLI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(pz.__file__))), "palettize")
 needs_cli = pytest.mark.skipif(not os.path.exists(CLI), reason="the palettize CLI is not built next to this module")
-
-
-def write_safetensors(path, tensors):
-    """tensors: name -> (safetensors dtype name, array)."""
-    header, blobs, offset = {}, [], 0
-    for name, (dtype, array) in tensors.items():
-        data = np.ascontiguousarray(array).tobytes()
-        header[name] = {"dtype": dtype, "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def write_onnx(path, with_if=True):
