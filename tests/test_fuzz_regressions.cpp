@@ -18,6 +18,7 @@ namespace palettize {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string error_of(auto&& action) {
   try {
@@ -221,6 +222,55 @@ TEST(FuzzRegressions, YamlDecodedToSomethingNotUtf8IsRefused) {
   const std::string text("global:\n  n_bits: uuu{\"g\x1f\0n8\0_ib\x1f\x1f\0\"u", 37);
   EXPECT_EQ(error_of([&] { model_config_from_yaml(text, "c.yaml"); }),
             "c.yaml:2: invalid YAML: a string is not UTF-8 once decoded");
+}
+
+// libstdc++ parses a back-reference number or repeat count by multiplying by ten without an overflow check:
+// '\1111111111111111111' was signed overflow inside <regex> (UBSan, fuzz_model_config, 10-minute run; the
+// input is fuzz/corpus/fuzz_model_config/regression-backreference-overflow.yaml). Long patterns also
+// overflowed the stack of std::regex's recursive compiler. Both are refused before compiling.
+TEST(FuzzRegressions, RulePatternWithAHugeNumberOrLengthIsRefusedBeforeCompiling) {
+  const std::string digits(19, '1');
+  EXPECT_EQ(error_of([&] { make_tensor_rule("od(l\\" + digits + ")", std::nullopt); }),
+            "invalid regex 'od(l\\" + digits + ")': a back-reference or repeat count of 19 digits (at most 9)");
+  EXPECT_THAT(error_of([&] { make_tensor_rule("a{" + digits + "}", std::nullopt); }),
+              HasSubstr("a back-reference or repeat count of 19 digits"));
+  EXPECT_THAT(error_of([&] { make_tensor_rule("a{1," + digits + "}", std::nullopt); }),
+              HasSubstr("a back-reference or repeat count of 19 digits"));
+  // Digits elsewhere are literal text, not numbers std::regex parses: names hold long numbers at times.
+  EXPECT_NO_THROW(make_tensor_rule("layer_" + digits + "\\.w", std::nullopt));
+  EXPECT_NO_THROW(make_tensor_rule("x[{]" + digits + "|y,\\{" + digits, std::nullopt));
+  // Nine digits pass this check; std::regex then refuses to build a billion states itself.
+  EXPECT_THAT(error_of([] { make_tensor_rule("a{1,999999999}", std::nullopt); }), Not(HasSubstr("digits")));
+  const std::string nested = std::string(kMaxRulePatternBytes / 2 + 1, '(') + std::string(kMaxRulePatternBytes / 2 + 1, ')');
+  EXPECT_THAT(error_of([&] { make_tensor_rule(nested, std::nullopt); }),
+              HasSubstr("': 4098 bytes, more than the 4096 bytes a rule's pattern may have"));
+  EXPECT_THAT(error_of([&] { model_config_from_yaml("rules:\n  - {pattern: 'a\\" + digits + "', spec: w4}\n", "c.yaml"); }),
+              HasSubstr("c.yaml:2: rules[0].pattern: invalid regex"));
+}
+
+// A graph where a Constant and another node both computed 'w' (not single-assignment) was accepted; after
+// the Constant became a decode subgraph, re-reading our own output found the other producer first and
+// failed (fuzz_onnx's invariant reread_own_output, 10-minute run; the input is
+// fuzz/corpus/fuzz_onnx/regression-two-producers.onnx). Such graphs are refused on load.
+TEST(FuzzRegressions, OnnxValueComputedTwiceInOneGraphIsRefused) {
+  const Tensor weight = make_tensor(DType::F32, {4, 4}, std::vector<float>(16, 0.25f));
+  onnx::ModelProto twice = onnx_test::weight_model(weight.view(), onnx_test::Storage::constant, 13);
+  *twice.mutable_graph()->add_node() = onnx_test::unary_node("Identity", "y", "w");
+  EXPECT_EQ(error_of([&] { load(twice); }),
+            "ONNX model m.onnx: value 'w' in graph main is computed by more than one node; ONNX graphs are "
+            "single-assignment");
+  onnx::ModelProto shadowed = onnx_test::weight_model(weight.view(), onnx_test::Storage::initializer, 13);
+  *shadowed.mutable_graph()->add_node() = onnx_test::unary_node("Identity", "y", "w");
+  EXPECT_THAT(error_of([&] { load(shadowed); }),
+              HasSubstr("value 'w' in graph main is a graph input or initializer and also computed by a node"));
+  // An optional output left empty is no definition, and may be left empty by several nodes.
+  onnx::ModelProto optional = onnx_test::weight_model(weight.view(), onnx_test::Storage::initializer, 13);
+  for (int i = 0; i < 2; ++i) {
+    onnx::NodeProto node = onnx_test::unary_node("Dropout", "y", "d" + std::to_string(i));
+    node.add_output("");
+    *optional.mutable_graph()->add_node() = node;
+  }
+  EXPECT_EQ(load(optional).palettizable_tensors().size(), 1u);
 }
 
 }  // namespace

@@ -36,6 +36,12 @@ inline constexpr int64_t kDefaultMinElements = 1024;
 // once per character, so a checkpoint with a name of tens of kilobytes would overflow the stack; with rules,
 // resolve_tensor_spec refuses a longer name with an Error instead.
 inline constexpr std::size_t kMaxRuleMatchedNameBytes = 1024;
+// Documented limits on a rule's pattern. std::regex's compiler also recurses per character (8 KiB of nested
+// groups overflows an ASan stack), and libstdc++ multiplies a back-reference number or repeat count by ten
+// without an overflow check (undefined behaviour from 19 digits on), so longer patterns and longer numbers
+// are refused before compiling. 4096 bytes holds every escaped name of kMaxRuleMatchedNameBytes.
+inline constexpr std::size_t kMaxRulePatternBytes = 4096;
+inline constexpr std::size_t kMaxRulePatternNumberDigits = 9;
 
 struct TensorRule {
   std::string pattern;                     // as written in the config

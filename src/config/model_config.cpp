@@ -10,6 +10,7 @@
 #include "config/yaml_json.hpp"
 #include "palettize/error.hpp"
 #include "palettize/spec_json.hpp"
+#include "text/utf8.hpp"
 
 namespace palettize {
 namespace {
@@ -164,7 +165,45 @@ ModelConfig load_model_config(const std::filesystem::path& path) {
   return model_config_from_yaml(text, path.string());
 }
 
+namespace {
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// The numbers std::regex parses as integers: a back-reference (\12) and a repeat count ({2} or {2,10}).
+// Inside a class [...] neither is a count. Anything else malformed is left to std::regex to report.
+void check_pattern_numbers(std::string_view pattern) {
+  bool in_class = false;
+  bool in_count = false;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    const bool number_follows = (c == '\\') || (!in_class && (c == '{' || (in_count && c == ',')));
+    if (number_follows) {
+      std::size_t digits = 0;
+      while (i + 1 + digits < pattern.size() && is_digit(pattern[i + 1 + digits])) ++digits;
+      check(digits <= kMaxRulePatternNumberDigits, "invalid regex '", utf8::shortened(pattern),
+            "': a back-reference or repeat count of ", digits,
+            " digits (at most ", kMaxRulePatternNumberDigits, ")");
+    }
+    if (c == '\\') {
+      ++i;  // the escaped character is literal
+    } else if (in_class) {
+      in_class = c != ']';
+    } else if (c == '[') {
+      in_class = true;
+      if (i + 1 < pattern.size() && pattern[i + 1] == '^') ++i;
+    } else if (c == '{') {
+      in_count = true;
+    } else if (c == '}') {
+      in_count = false;
+    }
+  }
+}
+
+}  // namespace
+
 TensorRule make_tensor_rule(std::string pattern, std::optional<PalettizationSpec> spec) {
+  check(pattern.size() <= kMaxRulePatternBytes, "invalid regex '", utf8::shortened(pattern), "': ", pattern.size(), " bytes, more than the ", kMaxRulePatternBytes, " bytes a rule's pattern may have");
+  check_pattern_numbers(pattern);
   TensorRule rule;
   try {
     rule.regex = std::regex(pattern, std::regex::ECMAScript);

@@ -5,6 +5,7 @@
 #include "palettize/error.hpp"
 #include "palettize/model_config.hpp"
 #include "palettize/tensor.hpp"
+#include "text/utf8.hpp"
 
 namespace palettize {
 namespace {
@@ -37,9 +38,7 @@ SpecDecision resolve_tensor_spec(const ModelConfig& config, std::string_view nam
   decision.spec = config.global;
   decision.origin = "global";
   if (!config.rules.empty() && name.size() > kMaxRuleMatchedNameBytes) {
-    std::size_t shown = 64;  // a prefix for the message, cut at a UTF-8 character boundary
-    while (shown > 0 && (static_cast<unsigned char>(name[shown]) & 0xC0) == 0x80) --shown;
-    fail("tensor '", name.substr(0, shown), "...': its name has ", name.size(), " bytes, more than the ",
+    fail("tensor '", utf8::shortened(name), "': its name has ", name.size(), " bytes, more than the ",
          kMaxRuleMatchedNameBytes, " bytes config rules are matched against");
   }
   const std::string tensor_name(name);

@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "palettize/error.hpp"
+#include "text/utf8.hpp"
 
 namespace palettize::onnx_io {
 namespace {
@@ -43,6 +44,25 @@ std::unordered_set<std::string> all_value_names(onnx::ModelProto& model) {
     }
   });
   return names;
+}
+
+void check_single_assignment(onnx::ModelProto& model, std::string_view label) {
+  for_each_graph(*model.mutable_graph(), [&](onnx::GraphProto& graph, const std::string& path) {
+    std::unordered_set<std::string> given;  // an initializer may also be listed as an input (before IR 4)
+    for (const auto& v : graph.input()) given.insert(v.name());
+    for (const auto& t : graph.initializer()) given.insert(t.name());
+    std::unordered_set<std::string> computed;
+    for (const onnx::NodeProto& node : graph.node()) {
+      for (const std::string& output : node.output()) {
+        if (output.empty()) continue;  // an optional output left out
+        check(!given.count(output) && computed.insert(output).second, "ONNX model ", label, ": value '",
+              utf8::shortened(output), "' in graph ", utf8::shortened(path), " is ",
+              given.count(output) ? "a graph input or initializer and also computed by a node"
+                                  : "computed by more than one node",
+              "; ONNX graphs are single-assignment");
+      }
+    }
+  });
 }
 
 bool is_constant_node(const onnx::NodeProto& node) {

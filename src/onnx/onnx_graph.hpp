@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -17,6 +18,11 @@ void for_each_graph(onnx::GraphProto& root, const std::function<void(onnx::Graph
 
 // Every value name used anywhere in the model (inputs, outputs, initializers, node inputs and outputs).
 std::unordered_set<std::string> all_value_names(onnx::ModelProto& model);
+
+// Error unless every graph is single-assignment: no value is computed by two nodes, or by a node and also
+// given as a graph input or initializer. The rewrite (replace a tensor's producer by a decode subgraph, then
+// find that subgraph again by its output) relies on it; the ONNX checker refuses such graphs too.
+void check_single_assignment(onnx::ModelProto& model, std::string_view label);
 
 bool is_constant_node(const onnx::NodeProto& node);
 // The `value` tensor attribute of a Constant node, or nullptr.

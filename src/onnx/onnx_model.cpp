@@ -82,6 +82,7 @@ void OnnxModel::Impl::init() {
   opset = onnx_opset(model, label);
   check(opset >= kMinOpset, "ONNX model ", label, " uses opset ", opset, "; palettize needs opset ", kMinOpset,
         " or later");
+  onnx_io::check_single_assignment(model, label);
   names = onnx_io::all_value_names(model);
   read_palettize_metadata();
   collect_dense_tensors();

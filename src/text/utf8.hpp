@@ -3,6 +3,7 @@
 // UTF-8 validation for text that ends up in JSON we write: nlohmann::json::dump throws on invalid UTF-8,
 // and that must surface early as palettize::Error naming the input, never as an internal failure.
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace palettize::utf8 {
@@ -47,5 +48,14 @@ inline std::size_t find_invalid(std::string_view text) {
 }
 
 inline bool is_valid(std::string_view text) { return find_invalid(text) == std::string_view::npos; }
+
+// At most `max_bytes` of `text` for a message, cut before a continuation byte so a character stays whole,
+// with "..." when something was cut.
+inline std::string shortened(std::string_view text, std::size_t max_bytes = 64) {
+  if (text.size() <= max_bytes) return std::string(text);
+  std::size_t shown = max_bytes;
+  while (shown > 0 && (static_cast<unsigned char>(text[shown]) & 0xC0) == 0x80) --shown;
+  return std::string(text.substr(0, shown)) + "...";
+}
 
 }  // namespace palettize::utf8
