@@ -125,6 +125,44 @@ TEST_F(Sensitivity, TableHasEveryTensorAndCandidateAndDamageFollowsWeightError) 
   EXPECT_NEAR(recipe["cost"].get<double>(), damage, 1e-12 + 1e-9 * damage) << recipe.dump();
 }
 
+// plan --curve with the table: the vertical axis is the predicted output SNR, and --curve-measure runs
+// recipes in onnxruntime on the table's inputs. Here y = x + a + b, so a recipe's output noise is the sum
+// of its tensors' errors: its measured SNR is the table's prediction up to the cross term of the two errors.
+TEST_F(Sensitivity, CurveDrawsMeasuredOutputSnrBesideThePrediction) {
+  if (!ort_installed()) GTEST_SKIP() << "onnxruntime-node is not installed (scripts/bootstrap)";
+  ASSERT_EQ(measure("2,4,8").exit_code, 0);
+  const std::filesystem::path svg = dir_ / "curve.svg";
+  const RunResult r = run_palettize({"plan", model_.string(), "--spec", kSpec, "--candidates", "2,4,8",
+                                     "--importance", table_.string(), "--curve", svg.string(), "--curve-points", "5",
+                                     "--curve-measure", "2", "--json", "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  const nlohmann::json curve = r.json()["curve"];
+  EXPECT_EQ(curve["metric"], "output_snr");
+  const nlohmann::json& measured = curve["measured"];
+  ASSERT_EQ(measured.size(), 2u + 3u) << measured.dump();  // the lowest and highest sweep budgets, n2, n4, n8
+  EXPECT_EQ(measured[0]["label"], "");
+  EXPECT_EQ(measured[2]["label"], "n2");
+  EXPECT_EQ(measured[4]["label"], "n8");
+  for (std::size_t i = 0; i < curve["uniform"].size(); ++i) {
+    const nlohmann::json& predicted = curve["uniform"][i];
+    const nlohmann::json& point = measured[2 + i];
+    EXPECT_EQ(point["bits_per_weight"], predicted["bits_per_weight"]);
+    EXPECT_NEAR(point["output_snr_db"].get<double>(), predicted["predicted_output_snr_db"].get<double>(), 0.5)
+        << point.dump() << " vs " << predicted.dump();
+  }
+  EXPECT_NEAR(measured[0]["bits_per_weight"].get<double>(), curve["sweep"][0]["bits_per_weight"].get<double>(), 1e-12);
+  EXPECT_NEAR(measured[1]["bits_per_weight"].get<double>(), curve["sweep"][4]["bits_per_weight"].get<double>(), 1e-12);
+  const std::string picture = testing::read_text(svg);
+  EXPECT_NE(picture.find("output SNR (dB)"), std::string::npos);
+  EXPECT_NE(picture.find("mixed precision, measured in onnxruntime"), std::string::npos);
+
+  const RunResult without_table = run_palettize({"plan", model_.string(), "--spec", kSpec, "--curve",
+                                                 svg.string(), "--force", "--curve-measure", "2"});
+  EXPECT_EQ(without_table.exit_code, 2);
+  EXPECT_NE(without_table.err.find("--curve-measure needs --curve and an --importance table"), std::string::npos)
+      << without_table.err;
+}
+
 TEST_F(Sensitivity, EstimatesUnmeasuredCandidatesFromWeightError) {
   if (!ort_installed()) GTEST_SKIP() << "onnxruntime-node is not installed (scripts/bootstrap)";
   ASSERT_EQ(measure("2,4,8").exit_code, 0);

@@ -188,13 +188,31 @@ std::string regex_escape(std::string_view text);
 struct CurvePoint {
   double bits_per_weight = 0;
   double sse = 0;
-  double snr_db = 0;  // of all planned tensors together; +inf when sse == 0
-  std::string label;  // uniform points: "n4"; sweep points: ""
+  double snr_db = 0;       // of all planned tensors together; +inf when sse == 0
+  double cost = 0;         // the allocator's objective (sum of chosen costs; = sse without importance)
+  double target_bits = 0;  // sweep points: the budget planned for
+  std::string label;       // uniform points: "n4"; sweep points: ""
+  // -10 log10(cost): with an output-damage table as importance, the predicted output SNR (dB).
+  double predicted_output_snr_db() const;
+};
+
+// What the curve's vertical axis shows: weight SNR (no importance, or per-tensor factors), or the output
+// SNR predicted from a per-candidate damage table (palettize sensitivity).
+enum class CurveMetric { weight_snr, output_snr };
+
+// A recipe of the curve run in onnxruntime: its measured output SNR.
+struct MeasuredPoint {
+  double bits_per_weight = 0;
+  double output_snr_db = 0;  // +inf when the outputs are identical
+  std::string label;         // "n4" for a uniform choice, "" for a sweep recipe
 };
 
 struct QualityCurve {
   std::vector<CurvePoint> sweep;    // optimal plans for evenly spaced budgets, ascending bits
   std::vector<CurvePoint> uniform;  // every tensor at the same candidate n_bits
+  CurveMetric metric = CurveMetric::weight_snr;
+  std::vector<MeasuredPoint> measured;  // filled by the caller (palettize plan --curve-measure)
+  double y(const CurvePoint& point) const;  // the drawn value of a point, by `metric`
 };
 
 // Plans `points` budgets evenly spaced from the smallest achievable average to the average of the largest
@@ -202,8 +220,12 @@ struct QualityCurve {
 QualityCurve quality_curve(std::span<const TensorCandidates> tensors, int points,
                            const AllocationOptions& options = {});
 
+// The plan choosing candidate `label` for every tensor (the recipe of a uniform point). Error when a tensor
+// has no such candidate.
+MixedPlan uniform_plan(std::span<const TensorCandidates> tensors, const std::string& label);
+
 // A self-contained SVG picture: predicted SNR (dB) against average bits per weight, the sweep as a line,
-// the uniform points marked and labelled.
+// the uniform points marked and labelled, and the measured points beside them.
 std::string quality_curve_svg(const QualityCurve& curve, std::string_view title);
 
 }  // namespace palettize

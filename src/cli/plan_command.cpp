@@ -6,6 +6,7 @@
 
 #include "cli/cli_common.hpp"
 #include "cli/compress.hpp"
+#include "cli/curve_measure.hpp"
 #include "cli/format.hpp"
 #include "cli/mixed_plan.hpp"
 #include "cli/progress.hpp"
@@ -24,6 +25,7 @@ struct PlanOptions {
   std::optional<std::filesystem::path> save_config;
   std::optional<std::filesystem::path> curve;
   int curve_points = 25;
+  int curve_measure = 0;
   bool json = false;
   bool force = false;
 };
@@ -63,6 +65,8 @@ void print_recipe(const ModelCandidates& model, const Recipe& recipe, std::ostre
 int run_plan(const PlanOptions& options) {
   check(options.target_bits || options.curve, "plan: give --target-bits B, --curve FILE.svg, or both");
   check(!options.save_config || options.target_bits, "plan: --save-config needs --target-bits");
+  check(options.curve_measure == 0 || (options.curve && options.mixed.importance),
+        "plan: --curve-measure needs --curve and an --importance table from palettize sensitivity");
   MixedOptions mixed = options.mixed;
   mixed.quiet = mixed.quiet || options.json;
   const ModelConfig config = config_from_options(options.config);
@@ -81,17 +85,31 @@ int run_plan(const PlanOptions& options) {
     }
   }
   if (options.curve) {
-    const QualityCurve curve = quality_curve(model.tensors, options.curve_points);
+    QualityCurve curve = quality_curve(model.tensors, options.curve_points);
+    if (options.mixed.importance && is_damage_table(*options.mixed.importance)) curve.metric = CurveMetric::output_snr;
+    if (options.curve_measure > 0) {
+      measure_curve(curve, model, {options.input, *options.mixed.importance, options.curve_measure,
+                                   options.mixed.threads, mixed.quiet});
+    }
     write_text_file(*options.curve, quality_curve_svg(curve, options.input.filename().string()), options.force);
     auto points = [](const std::vector<CurvePoint>& list) {
       nlohmann::json array = nlohmann::json::array();
       for (const CurvePoint& p : list) {
         array.push_back({{"bits_per_weight", p.bits_per_weight}, {"sse", p.sse}, {"snr_db", json_number(p.snr_db)},
+                         {"cost", p.cost}, {"predicted_output_snr_db", json_number(p.predicted_output_snr_db())},
                          {"label", p.label}});
       }
       return array;
     };
-    report["curve"] = {{"sweep", points(curve.sweep)}, {"uniform", points(curve.uniform)}};
+    nlohmann::json measured = nlohmann::json::array();
+    for (const MeasuredPoint& p : curve.measured) {
+      measured.push_back({{"bits_per_weight", p.bits_per_weight}, {"output_snr_db", json_number(p.output_snr_db)},
+                          {"label", p.label}});
+    }
+    report["curve"] = {{"sweep", points(curve.sweep)},
+                       {"uniform", points(curve.uniform)},
+                       {"metric", curve.metric == CurveMetric::output_snr ? "output_snr" : "weight_snr"},
+                       {"measured", measured}};
     if (!options.json) std::cout << "wrote " << options.curve->string() << "\n";
   }
   if (options.json) std::cout << report.dump(2) << "\n";
@@ -124,7 +142,13 @@ Command add_plan_command(CLI::App& parent) {
   app->add_flag("--measure", options->mixed.measure,
                 "run the engine for every candidate instead of predicting its error (slower, exact)");
   app->add_option("--save-config", options->save_config, "write the recipe as a model config for compress --config");
-  app->add_option("--curve", options->curve, "write an SVG of predicted SNR against bits per weight");
+  app->add_option("--curve", options->curve,
+                  "write an SVG of predicted SNR against bits per weight (output SNR with a sensitivity table as "
+                  "--importance, else weight SNR)");
+  app->add_option("--curve-measure", options->curve_measure,
+                  "also run N of the curve's recipes and every uniform choice in onnxruntime, on the inputs the "
+                  "--importance table was measured with, and draw their measured output SNR (.onnx models)")
+      ->check(CLI::Range(0, 1000));
   app->add_option("--curve-points", options->curve_points, "budgets in the --curve sweep")
       ->check(CLI::Range(2, 1000))
       ->capture_default_str();

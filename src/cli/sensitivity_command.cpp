@@ -3,8 +3,6 @@
 // onnxruntime on seeded inputs and its output damage against the original is recorded; the table is what
 // `plan`/`compress --importance` read. Resumable: the table is rewritten after every measurement and a rerun
 // measures only what is missing.
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -129,19 +127,6 @@ std::string read_bytes(const std::filesystem::path& path) {
   text << file.rdbuf();
   return text.str();
 }
-
-// A directory for the evaluated models, removed with everything in it when the run ends.
-struct ScratchDir {
-  std::filesystem::path path;
-  ScratchDir() {
-    path = std::filesystem::temp_directory_path() / ("palettize-sensitivity-" + std::to_string(getpid()));
-    std::filesystem::create_directories(path);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-};
 
 // The damage of an unmeasured candidate from the measured ones of the same tensor, through their weight SSE:
 // interpolated linearly in log(damage) against log(SSE) between the two measured neighbours, proportional

@@ -31,6 +31,16 @@ void write_all(int fd, const std::string& text) {
 
 }  // namespace
 
+ScratchDir::ScratchDir() {
+  path = std::filesystem::temp_directory_path() / ("palettize-ort-" + std::to_string(getpid()));
+  std::filesystem::create_directories(path);
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path, ignored);
+}
+
 std::filesystem::path find_node() {
   if (const char* chosen = std::getenv("PALETTIZE_NODE"); chosen != nullptr && *chosen != '\0') {
     check(is_executable(chosen), "PALETTIZE_NODE=", chosen, " is not an executable file");

@@ -30,6 +30,15 @@ std::filesystem::path find_node();
 // this executable that has it. Error when not found, or when onnxruntime-node is not installed beside it.
 std::filesystem::path find_worker_script();
 
+// A directory for the models handed to the worker, removed with everything in it when the run ends.
+struct ScratchDir {
+  std::filesystem::path path;
+  ScratchDir();
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+};
+
 class OrtWorker {
  public:
   // Starts the worker and waits until it has the reference outputs. Throws Error with the worker's message

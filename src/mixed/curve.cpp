@@ -28,6 +28,7 @@ std::optional<CurvePoint> uniform_point(std::span<const TensorCandidates> tensor
     if (found == tensor.candidates.end()) return std::nullopt;
     bits += found->size_bits;
     point.sse += found->sse;
+    point.cost += found->cost;
     weights += tensor.numel;
     signal += tensor.signal;
   }
@@ -75,15 +76,16 @@ struct Frame {
 
 Frame frame_for(const QualityCurve& curve) {
   double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y0 = x0, y1 = -x0;
-  auto extend = [&](const CurvePoint& p) {
-    if (!std::isfinite(p.snr_db)) return;
-    x0 = std::min(x0, p.bits_per_weight);
-    x1 = std::max(x1, p.bits_per_weight);
-    y0 = std::min(y0, p.snr_db);
-    y1 = std::max(y1, p.snr_db);
+  auto extend = [&](double x, double y) {
+    if (!std::isfinite(y)) return;
+    x0 = std::min(x0, x);
+    x1 = std::max(x1, x);
+    y0 = std::min(y0, y);
+    y1 = std::max(y1, y);
   };
-  for (const CurvePoint& p : curve.sweep) extend(p);
-  for (const CurvePoint& p : curve.uniform) extend(p);
+  for (const CurvePoint& p : curve.sweep) extend(p.bits_per_weight, curve.y(p));
+  for (const CurvePoint& p : curve.uniform) extend(p.bits_per_weight, curve.y(p));
+  for (const MeasuredPoint& p : curve.measured) extend(p.bits_per_weight, p.output_snr_db);
   if (!std::isfinite(x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
   if (x1 - x0 < 1e-9) x0 -= 0.5, x1 += 0.5;
   if (y1 - y0 < 1e-9) y0 -= 1, y1 += 1;
@@ -91,7 +93,7 @@ Frame frame_for(const QualityCurve& curve) {
   return Frame{x0 - x_pad, x1 + x_pad, y0 - y_pad, y1 + y_pad};
 }
 
-void draw_axes(std::ostringstream& svg, const Frame& f) {
+void draw_axes(std::ostringstream& svg, const Frame& f, CurveMetric metric) {
   svg << "<rect x=\"" << f.left << "\" y=\"" << f.top << "\" width=\"" << f.right - f.left << "\" height=\""
       << f.bottom - f.top << "\" fill=\"none\" stroke=\"#444\"/>\n";
   const double x_step = tick_step(f.x1 - f.x0, 8), y_step = tick_step(f.y1 - f.y0, 8);
@@ -108,7 +110,8 @@ void draw_axes(std::ostringstream& svg, const Frame& f) {
   svg << "<text x=\"" << (f.left + f.right) / 2 << "\" y=\"" << f.bottom + 40
       << "\" text-anchor=\"middle\">average bits per weight</text>\n";
   svg << "<text transform=\"translate(20," << (f.top + f.bottom) / 2
-      << ") rotate(-90)\" text-anchor=\"middle\">predicted weight SNR (dB)</text>\n";
+      << ") rotate(-90)\" text-anchor=\"middle\">"
+      << (metric == CurveMetric::output_snr ? "output SNR (dB)" : "predicted weight SNR (dB)") << "</text>\n";
 }
 
 }  // namespace
@@ -140,10 +143,72 @@ QualityCurve quality_curve(std::span<const TensorCandidates> tensors, int points
   for (int i = 0; i < points; ++i) {
     const double target = low + (high - low) * i / (points - 1);
     const MixedPlan plan = plan_mixed_precision(tensors, target, options);
-    curve.sweep.push_back({plan.bits_per_weight(), plan.sse, plan.snr_db(), ""});
+    curve.sweep.push_back({plan.bits_per_weight(), plan.sse, plan.snr_db(), plan.cost, target, ""});
   }
   return curve;
 }
+
+double CurvePoint::predicted_output_snr_db() const { return snr_db_of(1.0, cost); }
+
+double QualityCurve::y(const CurvePoint& point) const {
+  return metric == CurveMetric::output_snr ? point.predicted_output_snr_db() : point.snr_db;
+}
+
+MixedPlan uniform_plan(std::span<const TensorCandidates> tensors, const std::string& label) {
+  MixedPlan plan;
+  for (const TensorCandidates& tensor : tensors) {
+    const auto found = std::find_if(tensor.candidates.begin(), tensor.candidates.end(),
+                                    [&](const Candidate& c) { return c.label == label; });
+    check(found != tensor.candidates.end(), "tensor ", tensor.name, " has no candidate ", label);
+    const Candidate& chosen = *found;
+    plan.choice.push_back(static_cast<int>(found - tensor.candidates.begin()));
+    plan.weights += tensor.numel;
+    plan.total_bits += chosen.size_bits;
+    plan.cost += chosen.cost;
+    plan.sse += chosen.sse;
+    plan.signal += tensor.signal;
+  }
+  plan.budget_bits = plan.total_bits;
+  plan.target_bits = static_cast<double>(plan.total_bits) / static_cast<double>(plan.weights);
+  plan.lower_bound = plan.cost;
+  return plan;
+}
+
+namespace {
+
+void draw_measured(std::ostringstream& svg, const Frame& f, const QualityCurve& curve) {
+  for (const MeasuredPoint& p : curve.measured) {
+    if (!std::isfinite(p.output_snr_db)) continue;
+    const double x = f.px(p.bits_per_weight), y = f.py(p.output_snr_db);
+    const std::string color = p.label.empty() ? "#2ca02c" : "#d62728";
+    svg << "<rect x=\"" << format_number(x - 5, 1) << "\" y=\"" << format_number(y - 5, 1)
+        << "\" width=\"10\" height=\"10\" fill=\"" << (p.label.empty() ? color : "white") << "\" stroke=\""
+        << color << "\" stroke-width=\"2\"/>\n";
+  }
+}
+
+void draw_legend(std::ostringstream& svg, const Frame& f, const QualityCurve& curve) {
+  const bool output = curve.metric == CurveMetric::output_snr;
+  double y = f.top + 14;
+  svg << "<line x1=\"" << f.left + 12 << "\" y1=\"" << y << "\" x2=\"" << f.left + 36 << "\" y2=\"" << y
+      << "\" stroke=\"#1f77b4\" stroke-width=\"2\"/><text x=\"" << f.left + 42 << "\" y=\"" << y + 4 << "\">"
+      << (output ? "mixed precision, predicted from the damage table" : "mixed precision (optimal plan per budget)")
+      << "</text>\n";
+  y += 20;
+  svg << "<circle cx=\"" << f.left + 24 << "\" cy=\"" << y << "\" r=\"5\" fill=\"#d62728\"/><text x=\""
+      << f.left + 42 << "\" y=\"" << y + 4 << "\">uniform: every tensor at one n_bits"
+      << (output ? ", predicted" : "") << "</text>\n";
+  if (curve.measured.empty()) return;
+  y += 20;
+  svg << "<rect x=\"" << f.left + 19 << "\" y=\"" << y - 5 << "\" width=\"10\" height=\"10\" fill=\"#2ca02c\"/>"
+      << "<text x=\"" << f.left + 42 << "\" y=\"" << y + 4 << "\">mixed precision, measured in onnxruntime</text>\n";
+  y += 20;
+  svg << "<rect x=\"" << f.left + 19 << "\" y=\"" << y - 5 << "\" width=\"10\" height=\"10\" fill=\"white\" "
+      << "stroke=\"#d62728\" stroke-width=\"2\"/><text x=\"" << f.left + 42 << "\" y=\"" << y + 4
+      << "\">uniform, measured in onnxruntime</text>\n";
+}
+
+}  // namespace
 
 std::string quality_curve_svg(const QualityCurve& curve, std::string_view title) {
   const Frame f = frame_for(curve);
@@ -151,26 +216,25 @@ std::string quality_curve_svg(const QualityCurve& curve, std::string_view title)
   svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"660\" height=\"450\" viewBox=\"0 0 660 450\" "
          "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"660\" height=\"450\" fill=\"white\"/>\n";
   svg << "<text x=\"330\" y=\"28\" text-anchor=\"middle\" font-size=\"15\">" << xml_escape(title) << "</text>\n";
-  draw_axes(svg, f);
+  draw_axes(svg, f, curve.metric);
   svg << "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"";
   for (const CurvePoint& p : curve.sweep) {
-    if (std::isfinite(p.snr_db)) svg << format_number(f.px(p.bits_per_weight), 1) << "," << format_number(f.py(p.snr_db), 1) << " ";
+    const double value = curve.y(p);
+    if (std::isfinite(value)) svg << format_number(f.px(p.bits_per_weight), 1) << "," << format_number(f.py(value), 1) << " ";
   }
   svg << "\"/>\n";
   for (const CurvePoint& p : curve.uniform) {
-    if (!std::isfinite(p.snr_db)) continue;
-    const double x = f.px(p.bits_per_weight), y = f.py(p.snr_db);
+    const double value = curve.y(p);
+    if (!std::isfinite(value)) continue;
+    const double x = f.px(p.bits_per_weight), y = f.py(value);
     const bool near_right = x > f.right - 60;  // keep the label inside the picture
     svg << "<circle cx=\"" << format_number(x, 1) << "\" cy=\"" << format_number(y, 1)
         << "\" r=\"5\" fill=\"#d62728\"/><text x=\"" << format_number(near_right ? x - 8 : x + 8, 1)
         << "\" y=\"" << format_number(y + 16, 1) << "\" fill=\"#d62728\" text-anchor=\""
         << (near_right ? "end" : "start") << "\">" << xml_escape("all " + p.label) << "</text>\n";
   }
-  svg << "<line x1=\"" << f.left + 12 << "\" y1=\"" << f.top + 14 << "\" x2=\"" << f.left + 36 << "\" y2=\""
-      << f.top + 14 << "\" stroke=\"#1f77b4\" stroke-width=\"2\"/><text x=\"" << f.left + 42 << "\" y=\""
-      << f.top + 18 << "\">mixed precision (optimal plan per budget)</text>\n";
-  svg << "<circle cx=\"" << f.left + 24 << "\" cy=\"" << f.top + 34 << "\" r=\"5\" fill=\"#d62728\"/><text x=\""
-      << f.left + 42 << "\" y=\"" << f.top + 38 << "\">uniform: every tensor at one n_bits</text>\n";
+  draw_measured(svg, f, curve);
+  draw_legend(svg, f, curve);
   svg << "</svg>\n";
   return svg.str();
 }
