@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -65,6 +66,30 @@ inline onnx::NodeProto unary_node(const std::string& op, const std::string& inpu
 
 enum class Storage { initializer, constant, constant_in_if };
 
+// Adds "If_0" on a Constant true condition "cond", with output `output`; `fill(branch_graph, branch_name)`
+// builds each of then_branch and else_branch.
+inline void add_constant_if(onnx::GraphProto* g, const std::string& output,
+                            const std::function<void(onnx::GraphProto*, const std::string&)>& fill) {
+  onnx::TensorProto cond;
+  cond.set_name("cond");
+  cond.set_data_type(9);
+  cond.set_raw_data(std::string(1, '\1'));
+  *g->add_node() = constant_node("cond", cond);
+  onnx::NodeProto* if_node = g->add_node();
+  if_node->set_op_type("If");
+  if_node->set_name("If_0");
+  if_node->add_input("cond");
+  if_node->add_output(output);
+  for (const std::string branch : {"then_branch", "else_branch"}) {
+    onnx::AttributeProto* a = if_node->add_attribute();
+    a->set_name(branch);
+    a->set_type(onnx::AttributeProto::GRAPH);
+    onnx::GraphProto* sub = a->mutable_g();
+    sub->set_name(branch);
+    fill(sub, branch);
+  }
+}
+
 inline onnx::NodeProto output_node(const std::string& input, const std::string& output, bool cast_to_float) {
   onnx::NodeProto n = unary_node(cast_to_float ? "Cast" : "Identity", input, output);
   if (cast_to_float) {
@@ -96,27 +121,11 @@ inline onnx::ModelProto weight_model(const TensorView& w, Storage storage, int64
     *g->add_node() = constant_node("w", value);
     *g->add_node() = output_node("w", "y", cast_to_float);
   } else {
-    onnx::TensorProto cond;
-    cond.set_name("cond");
-    cond.set_data_type(9);
-    cond.set_raw_data(std::string(1, '\1'));
-    *g->add_node() = constant_node("cond", cond);
-    onnx::NodeProto* if_node = g->add_node();
-    if_node->set_op_type("If");
-    if_node->set_name("If_0");
-    if_node->add_input("cond");
-    if_node->add_output("y");
-    for (const char* branch : {"then_branch", "else_branch"}) {
-      onnx::AttributeProto* a = if_node->add_attribute();
-      a->set_name(branch);
-      a->set_type(onnx::AttributeProto::GRAPH);
-      onnx::GraphProto* sub = a->mutable_g();
-      sub->set_name(branch);
+    add_constant_if(g, "y", [&](onnx::GraphProto* sub, const std::string& branch) {
       *sub->add_node() = constant_node("w", value);
-      *sub->add_node() = output_node("w", std::string("y_") + branch, cast_to_float);
-      add_value_info(sub->mutable_output(), std::string("y_") + branch, cast_to_float ? 1 : onnx_type(w.dtype),
-                     w.shape);
-    }
+      *sub->add_node() = output_node("w", "y_" + branch, cast_to_float);
+      add_value_info(sub->mutable_output(), "y_" + branch, cast_to_float ? 1 : onnx_type(w.dtype), w.shape);
+    });
   }
   add_value_info(g->mutable_output(), "y", cast_to_float ? 1 : onnx_type(w.dtype), w.shape);
   return model;

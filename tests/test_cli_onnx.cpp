@@ -70,25 +70,10 @@ std::string build_model(const Weights& w, bool with_if) {
   add_output(g, "head.w", "y_head", w.head, false);
   add_output(g, "ids", "y_ids", w.ids, false);
   if (with_if) {
-    onnx::TensorProto cond;
-    cond.set_name("cond");
-    cond.set_data_type(9);
-    cond.set_raw_data(std::string(1, '\1'));
-    *g->add_node() = ot::constant_node("cond", cond);
-    onnx::NodeProto* if_node = g->add_node();
-    if_node->set_op_type("If");
-    if_node->set_name("If_0");
-    if_node->add_input("cond");
-    if_node->add_output("y_sub");
-    for (const char* branch : {"then_branch", "else_branch"}) {
-      onnx::AttributeProto* a = if_node->add_attribute();
-      a->set_name(branch);
-      a->set_type(onnx::AttributeProto::GRAPH);
-      onnx::GraphProto* sub = a->mutable_g();
-      sub->set_name(branch);
+    ot::add_constant_if(g, "y_sub", [&](onnx::GraphProto* sub, const std::string& branch) {
       *sub->add_node() = ot::constant_node("sub.w", ot::tensor_proto("sub.w", w.sub.view()));
-      add_output(sub, "sub.w", std::string("y_") + branch, w.sub, true);
-    }
+      add_output(sub, "sub.w", "y_" + branch, w.sub, true);
+    });
     ot::add_value_info(g->mutable_output(), "y_sub", 1, w.sub.shape);
   }
   std::string bytes;
