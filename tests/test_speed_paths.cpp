@@ -308,6 +308,16 @@ TEST(Compare, DecodedEqualsCompareOfTheDecodedTensorBitForBit) {
     }
     const Tensor other_shape = make_tensor(dtype, {1000, 150}, values);
     EXPECT_THROW(compare_decoded(other_shape.view(), palettize(w.view(), specs[0])), Error);
+    // Rows of an odd length: row segments start and end off the 4-lane pattern, inside and across chunks.
+    const Tensor odd = make_tensor(dtype, {66, 1001}, std::vector<float>(values.begin(), values.begin() + 66 * 1001));
+    for (std::size_t s = 0; s < 3; ++s) {
+      const PalettizedTensor p = palettize(odd.view(), specs[s]);
+      const ErrorMetrics expected = compare(odd.view(), decode(p).view());
+      const ErrorMetrics fused = compare_decoded(odd.view(), p);
+      EXPECT_EQ(fused.sse, expected.sse) << dtype_name(dtype) << " spec " << s;
+      EXPECT_EQ(fused.signal, expected.signal) << dtype_name(dtype) << " spec " << s;
+      EXPECT_EQ(fused.max_abs_err, expected.max_abs_err) << dtype_name(dtype) << " spec " << s;
+    }
   }
 }
 

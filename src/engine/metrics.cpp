@@ -25,32 +25,48 @@ struct PartialError {
 // Four interleaved accumulators (element i feeds lane i % 4, the lanes are added in a fixed order) break
 // the chains of dependent additions; the association is fixed, so the sums stay deterministic.
 // Readers are taken by value: a chunk may advance its own copy (DecodedRowReader).
-template <class ReaderX, class ReaderY>
-PartialError chunk_error(ReaderX x_reader, ReaderY y_reader, std::size_t begin, std::size_t end) {
-  constexpr std::size_t kLanes = 4;
+// Element i feeds lane i % 4 in ascending order whatever the loop shape (chunks start at multiples of 4), so
+// every way of walking a chunk below gives the same sums, bit for bit.
+constexpr std::size_t kLanes = 4;
+
+struct LaneSums {
   double sse[kLanes] = {}, signal[kLanes] = {}, max_abs[kLanes] = {};
-  std::size_t i = begin;
-  for (; i + kLanes <= end; i += kLanes) {
-    for (std::size_t lane = 0; lane < kLanes; ++lane) {
-      const double x = x_reader.load(i + lane);
-      const double e = x - static_cast<double>(y_reader.load(i + lane));
-      sse[lane] += e * e;
-      signal[lane] += x * x;
-      max_abs[lane] = std::max(max_abs[lane], std::fabs(e));
-    }
-  }
-  for (std::size_t lane = 0; i < end; ++i, ++lane) {
-    const double x = x_reader.load(i);
-    const double e = x - static_cast<double>(y_reader.load(i));
+
+  void add(std::size_t lane, double x, double y) {
+    const double e = x - y;
     sse[lane] += e * e;
     signal[lane] += x * x;
     max_abs[lane] = std::max(max_abs[lane], std::fabs(e));
   }
-  PartialError p;
-  p.sse = (sse[0] + sse[1]) + (sse[2] + sse[3]);
-  p.signal = (signal[0] + signal[1]) + (signal[2] + signal[3]);
-  p.max_abs_err = std::max(std::max(max_abs[0], max_abs[1]), std::max(max_abs[2], max_abs[3]));
-  return p;
+  // Elements [begin, end) with y = value_of(i); the groups of four in the middle have fixed lanes, which
+  // lets the compiler keep the accumulators in registers.
+  template <class ValueX, class ValueY>
+  void add_range(std::size_t begin, std::size_t end, const ValueX& x_of, const ValueY& y_of) {
+    std::size_t i = begin;
+    for (; i < end && i % kLanes != 0; ++i) add(i % kLanes, x_of(i), y_of(i));
+    for (; i + kLanes <= end; i += kLanes) {
+      for (std::size_t lane = 0; lane < kLanes; ++lane) add(lane, x_of(i + lane), y_of(i + lane));
+    }
+    for (; i < end; ++i) add(i % kLanes, x_of(i), y_of(i));
+  }
+  PartialError total() const {
+    PartialError p;
+    p.sse = (sse[0] + sse[1]) + (sse[2] + sse[3]);
+    p.signal = (signal[0] + signal[1]) + (signal[2] + signal[3]);
+    p.max_abs_err = std::max(std::max(max_abs[0], max_abs[1]), std::max(max_abs[2], max_abs[3]));
+    return p;
+  }
+};
+
+// Interleaved accumulators break the chains of dependent additions; the association is fixed, so the sums
+// stay deterministic. Readers are taken by value: a chunk may advance its own copy.
+template <class ReaderX, class ReaderY>
+PartialError chunk_error(ReaderX x_reader, ReaderY y_reader, std::size_t begin, std::size_t end) {
+  LaneSums sums;
+  sums.add_range(
+      begin, end, [&](std::size_t i) { return static_cast<double>(x_reader.load(i)); },
+      [&](std::size_t i) { return static_cast<double>(y_reader.load(i)); });
+  return sums.total();
 }
 
 template <class ReaderY>
@@ -87,30 +103,29 @@ void check_comparable(const TensorView& original, const Shape& shape, DType dtyp
   original.check_size();
 }
 
-// The decoded values of a palettized tensor whose LUT depends on the row only, read in ascending element
-// order: each LUT entry is narrowed to the dtype and widened back once, as decode then a reader would.
-class DecodedRowReader {
- public:
-  DecodedRowReader(const float* decoded_luts, const uint8_t* indices, int64_t rest, int64_t rows_per_lut,
-                   int64_t entries)
-      : luts_(decoded_luts), indices_(indices), rest_(rest), rows_per_lut_(rows_per_lut), entries_(entries) {}
-
-  float load(std::size_t i) {
-    while (static_cast<int64_t>(i) >= row_end_) {  // also the first call of a chunk: row_end_ starts at 0
-      row_ = static_cast<int64_t>(i) / rest_;
-      row_end_ = (row_ + 1) * rest_;
-      lut_ = luts_ + row_ / rows_per_lut_ * entries_;
-    }
-    return lut_[indices_[i]];
-  }
-
- private:
-  const float* luts_;
-  const uint8_t* indices_;
-  int64_t rest_, rows_per_lut_, entries_;
-  int64_t row_ = 0, row_end_ = 0;
-  const float* lut_ = nullptr;
+// The decoded values of a palettized tensor whose LUT depends on the row only: each LUT entry narrowed to
+// the dtype and widened back once, as decode then a reader would.
+struct DecodedRows {
+  const float* luts;
+  const uint8_t* indices;
+  std::size_t rest, rows_per_lut, entries;
 };
+
+// chunk_error for DecodedRows: the chunk is walked row segment by row segment, each with one LUT, so the
+// inner loop is a plain gather.
+template <class ReaderX>
+PartialError chunk_error(ReaderX x_reader, const DecodedRows& y, std::size_t begin, std::size_t end) {
+  LaneSums sums;
+  const auto x_of = [&](std::size_t i) { return static_cast<double>(x_reader.load(i)); };
+  for (std::size_t i = begin; i < end;) {
+    const std::size_t row = i / y.rest;
+    const std::size_t segment_end = std::min(end, (row + 1) * y.rest);
+    const float* lut = y.luts + row / y.rows_per_lut * y.entries;
+    sums.add_range(i, segment_end, x_of, [&](std::size_t j) { return static_cast<double>(lut[y.indices[j]]); });
+    i = segment_end;
+  }
+  return sums.total();
+}
 
 float round_trip(DType dtype, float value) {
   switch (dtype) {
@@ -143,8 +158,9 @@ ErrorMetrics compare_decoded(const TensorView& original, const PalettizedTensor&
     decoded_luts[e] = round_trip(palettized.dtype, palettized.lut[e]);
   }
   const int64_t count = shape_numel(palettized.shape);
-  const DecodedRowReader reader(decoded_luts.data(), palettized.indices.data(), count / palettized.shape[0],
-                                group_rows, palettized.lut_entries());
+  const DecodedRows reader{decoded_luts.data(), palettized.indices.data(),
+                           static_cast<std::size_t>(count / palettized.shape[0]), static_cast<std::size_t>(group_rows),
+                           static_cast<std::size_t>(palettized.lut_entries())};
   return metrics_from(chunk_errors(original, reader, static_cast<std::size_t>(count)), count);
 }
 
