@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "error_message.hpp"
 #include "palettize/error.hpp"
 
 namespace palettize::testing {
@@ -63,21 +64,6 @@ inline std::vector<std::byte> raw_safetensors(const std::string& header, std::si
   std::memcpy(bytes.data() + 8, header.data(), header.size());
   for (std::size_t i = 0; i < data_size; ++i) bytes[8 + header.size() + i] = std::byte(i & 0xFF);
   return bytes;
-}
-
-// Runs `action`, expects palettize::Error, and returns its message ("" and a test failure otherwise).
-template <typename Action>
-std::string error_message(Action&& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  } catch (const std::exception& other) {
-    ADD_FAILURE() << "expected palettize::Error, got another exception: " << other.what();
-    return "";
-  }
-  ADD_FAILURE() << "expected palettize::Error, nothing was thrown";
-  return "";
 }
 
 }  // namespace palettize::testing

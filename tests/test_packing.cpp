@@ -6,11 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "error_message.hpp"
 #include "palettize/error.hpp"
 #include "palettize/packing.hpp"
 
 namespace palettize {
 namespace {
+
+using testing::error_message;
 
 using Bytes = std::vector<uint8_t>;
 
@@ -32,16 +35,6 @@ Bytes random_indices(std::size_t count, int n_bits, std::mt19937& rng) {
   Bytes indices(count);
   for (uint8_t& value : indices) value = static_cast<uint8_t>(index(rng));
   return indices;
-}
-
-std::string error_message(auto&& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "expected a palettize::Error";
-  return "";
 }
 
 TEST(Packing, PackedSize) {

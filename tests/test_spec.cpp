@@ -4,39 +4,17 @@
 
 #include <string>
 
+#include "error_message.hpp"
+#include "granularity_builders.hpp"
 #include "palettize/error.hpp"
 #include "palettize/spec.hpp"
 
 namespace palettize {
 namespace {
 
-// The message of the Error `action` throws; fails the test if it throws nothing or something else.
-// Granularity builders (designated initializers that skip fields trip -Wmissing-field-initializers).
-QuantGranularity per_channel(std::optional<int64_t> axis) {
-  QuantGranularity granularity;
-  granularity.type = QuantGranularity::Type::per_channel;
-  granularity.axis = axis;
-  return granularity;
-}
-
-QuantGranularity per_block(std::optional<int64_t> axis, std::optional<int64_t> block_size) {
-  QuantGranularity granularity;
-  granularity.type = QuantGranularity::Type::per_block;
-  granularity.axis = axis;
-  granularity.block_size = block_size;
-  return granularity;
-}
-
-template <typename Action>
-std::string error_message(Action&& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "expected palettize::Error";
-  return {};
-}
+using testing::error_message;
+using testing::per_block;
+using testing::per_channel;
 
 PalettizationSpec with_lut(QuantizationSpec qspec) {
   PalettizationSpec spec;

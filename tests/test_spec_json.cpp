@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "error_message.hpp"
+#include "granularity_builders.hpp"
 #include "palettize/error.hpp"
 #include "palettize/spec.hpp"
 #include "palettize/spec_json.hpp"
@@ -13,34 +15,11 @@
 namespace palettize {
 namespace {
 
+using testing::error_message;
+using testing::per_block;
+using testing::per_channel;
+
 using nlohmann::json;
-
-// Granularity builders (designated initializers that skip fields trip -Wmissing-field-initializers).
-QuantGranularity per_channel(std::optional<int64_t> axis) {
-  QuantGranularity granularity;
-  granularity.type = QuantGranularity::Type::per_channel;
-  granularity.axis = axis;
-  return granularity;
-}
-
-QuantGranularity per_block(std::optional<int64_t> axis, std::optional<int64_t> block_size) {
-  QuantGranularity granularity;
-  granularity.type = QuantGranularity::Type::per_block;
-  granularity.axis = axis;
-  granularity.block_size = block_size;
-  return granularity;
-}
-
-template <typename Action>
-std::string error_message(Action&& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "expected palettize::Error";
-  return {};
-}
 
 std::string parse_error(std::string_view text) {
   return error_message([&] { parse_spec_json(text); });

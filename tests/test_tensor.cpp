@@ -6,21 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "error_message.hpp"
 #include "palettize/error.hpp"
 #include "palettize/tensor.hpp"
 
 namespace palettize {
 namespace {
 
-std::string error_message(auto&& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "expected a palettize::Error";
-  return "";
-}
+using testing::error_message;
 
 TEST(Shape, NumelMultipliesDimensions) {
   EXPECT_EQ(shape_numel(Shape{4, 8, 3, 3}), 288);
