@@ -16,12 +16,18 @@ void write_checkpoint(const std::filesystem::path& path) {
                                                    {"bias", random_tensor(DType::F32, {32}, 3)}});
 }
 
-TEST(Tools, WarningsAndProgressGoToTheCallbacks) {
-  ScratchDir scratch;
+// Options compressing write_checkpoint's file in `scratch` (written here) to out.safetensors beside it.
+tools::CompressOptions checkpoint_options(const ScratchDir& scratch) {
   write_checkpoint(scratch / "in.safetensors");
   tools::CompressOptions options;
   options.input = scratch / "in.safetensors";
   options.output = scratch / "out.safetensors";
+  return options;
+}
+
+TEST(Tools, WarningsAndProgressGoToTheCallbacks) {
+  ScratchDir scratch;
+  tools::CompressOptions options = checkpoint_options(scratch);
   options.preset = "w4";
   std::vector<std::string> warnings;
   std::vector<ProgressUpdate> updates;
@@ -55,10 +61,7 @@ TEST(Tools, WarningsAndProgressGoToTheCallbacks) {
 
 TEST(Tools, ConflictingOptionsAreErrors) {
   ScratchDir scratch;
-  write_checkpoint(scratch / "in.safetensors");
-  tools::CompressOptions options;
-  options.input = scratch / "in.safetensors";
-  options.output = scratch / "out.safetensors";
+  tools::CompressOptions options = checkpoint_options(scratch);
   options.preset = "w4";
   options.spec_json = R"({"n_bits":2})";
   EXPECT_THROW(
@@ -80,10 +83,7 @@ TEST(Tools, ConflictingOptionsAreErrors) {
 
 TEST(Tools, EvalOfTheOutputMatchesTheCompressReport) {
   ScratchDir scratch;
-  write_checkpoint(scratch / "in.safetensors");
-  tools::CompressOptions options;
-  options.input = scratch / "in.safetensors";
-  options.output = scratch / "out.safetensors";
+  tools::CompressOptions options = checkpoint_options(scratch);
   const tools::CompressResult compressed = tools::run_compress(options);
   const tools::EvalResult evaluated = tools::run_eval(options.input, options.output);
   ASSERT_EQ(evaluated.rows.size(), 3u);
