@@ -3,9 +3,12 @@
 // Shared pieces of the command-line tool: exit codes, the command table, messages on stderr.
 #include <filesystem>
 #include <functional>
+#include <string>
 #include <string_view>
 
 #include <CLI/CLI.hpp>
+
+#include "palettize/tools.hpp"
 
 namespace palettize::cli {
 
@@ -29,6 +32,13 @@ Command add_eval_command(CLI::App& parent);
 Command add_spec_command(CLI::App& parent);
 Command add_plan_command(CLI::App& parent);  // mixed precision (issue 8)
 Command add_sensitivity_command(CLI::App& parent);  // output-aware importance in onnxruntime (issue 8)
+
+// --config FILE / --preset NAME / --spec JSON, which exclude each other, bound to `options`; the help texts
+// say what the chosen config decides for this command.
+struct ConfigHelp {
+  std::string config, preset, spec;
+};
+void add_config_options(CLI::App& app, tools::CompressOptions& options, const ConfigHelp& help);
 
 // "palettize: warning: <message>" on stderr.
 void warn(std::string_view message);

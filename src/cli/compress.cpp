@@ -21,15 +21,11 @@ Command add_compress_command(CLI::App& parent) {
   app->add_option("OUT", options->output,
                   "output path, of the same kind as IN (sharded input -> *.index.json, .onnx -> .onnx)")
       ->required();
-  CLI::Option* config = app->add_option("--config", options->config_file,
-                                        "model config (YAML, or JSON for *.json): global spec, ordered regex "
-                                        "rules (last match wins), min_elements");
-  CLI::Option* preset = app->add_option("--preset", options->preset, "global spec preset")
-                            ->check(CLI::IsMember({"w4", "w6", "w8"}));
-  CLI::Option* spec = app->add_option("--spec", options->spec_json,
-                                      "global spec as JSON, e.g. '{\"n_bits\":4}' (missing fields take defaults)");
-  config->excludes(preset)->excludes(spec);
-  preset->excludes(spec);
+  add_config_options(*app, *options,
+                     {"model config (YAML, or JSON for *.json): global spec, ordered regex rules (last match wins), "
+                      "min_elements",
+                      "global spec preset",
+                      "global spec as JSON, e.g. '{\"n_bits\":4}' (missing fields take defaults)"});
   CLI::Option* sensitivities = app->add_option(
       "--sensitivities", options->sensitivities,
       "safetensors file of per-element importances (same names and shapes) for weighted clustering");

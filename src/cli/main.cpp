@@ -14,6 +14,14 @@
 
 namespace palettize::cli {
 
+void add_config_options(CLI::App& app, tools::CompressOptions& options, const ConfigHelp& help) {
+  CLI::Option* config = app.add_option("--config", options.config_file, help.config);
+  CLI::Option* preset = app.add_option("--preset", options.preset, help.preset)->check(CLI::IsMember({"w4", "w6", "w8"}));
+  CLI::Option* spec = app.add_option("--spec", options.spec_json, help.spec);
+  config->excludes(preset)->excludes(spec);
+  preset->excludes(spec);
+}
+
 void warn(std::string_view message) { std::cerr << "palettize: warning: " << message << "\n"; }
 
 namespace {

@@ -126,13 +126,9 @@ Command add_plan_command(CLI::App& parent) {
       "weight error; prints the recipe without writing the model");
   app->add_option("IN", options->input, ".safetensors file, sharded *.safetensors.index.json, or .onnx model")
       ->required();
-  CLI::Option* config = app->add_option("--config", options->config.config_file,
-                                        "model config: which tensors to plan and their granularity");
-  CLI::Option* preset = app->add_option("--preset", options->config.preset, "global spec preset (granularity)")
-                            ->check(CLI::IsMember({"w4", "w6", "w8"}));
-  CLI::Option* spec = app->add_option("--spec", options->config.spec_json, "global spec as JSON (granularity)");
-  config->excludes(preset)->excludes(spec);
-  preset->excludes(spec);
+  add_config_options(*app, options->config,
+                     {"model config: which tensors to plan and their granularity",
+                      "global spec preset (granularity)", "global spec as JSON (granularity)"});
   app->add_option("--target-bits", options->target_bits, "average bits per weight over the planned tensors")
       ->check(CLI::PositiveNumber);
   app->add_option("--candidates", options->mixed.candidates, "candidate n_bits, comma-separated (plus dense)")

@@ -275,13 +275,9 @@ Command add_sensitivity_command(CLI::App& parent) {
       "writes the per-tensor, per-candidate table that plan/compress --importance read");
   app->add_option("MODEL", options->model, ".onnx model")->required();
   app->add_option("TABLE", options->table, "the JSON table to write (resumed when it exists)")->required();
-  CLI::Option* config = app->add_option("--config", options->config.config_file,
-                                        "model config: which tensors to measure and their granularity");
-  CLI::Option* preset = app->add_option("--preset", options->config.preset, "global spec preset (granularity)")
-                            ->check(CLI::IsMember({"w4", "w6", "w8"}));
-  CLI::Option* spec = app->add_option("--spec", options->config.spec_json, "global spec as JSON (granularity)");
-  config->excludes(preset)->excludes(spec);
-  preset->excludes(spec);
+  add_config_options(*app, options->config,
+                     {"model config: which tensors to measure and their granularity",
+                      "global spec preset (granularity)", "global spec as JSON (granularity)"});
   app->add_option("--input", options->input_shapes,
                   "NAME=DIMS: a model input filled with seeded normal(0, 1) values, e.g. x=1,3,224,224 (repeatable)");
   app->add_option("--inputs", options->inputs,
