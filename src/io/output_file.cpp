@@ -38,18 +38,29 @@ std::filesystem::path directory_of(const std::filesystem::path& target) {
 }
 
 // A fresh temporary name next to the target, created with O_EXCL (mode 0666 minus umask, like the target
-// would get from a plain open).
-int create_temp(const std::filesystem::path& target, std::filesystem::path& temp_path) {
+// would get from a plain open), and known to the signal handlers *before* it is created: registered after
+// the open(), a SIGINT arriving in between left the file behind (CliCrashSafety caught it under ASan). A
+// name that turns out to exist is unregistered again; a signal in that instant unlinks that file, which
+// can only be the temporary of a dead process that had our pid.
+struct TempFile {
+  int fd = -1;
+  int slot = -1;
+};
+
+TempFile create_temp(const std::filesystem::path& target, std::filesystem::path& temp_path) {
   static std::atomic<unsigned> counter{0};
   const std::filesystem::path directory = directory_of(target);
   for (int attempt = 0; attempt < 100; ++attempt) {
     const std::string name = detail::concat(".", target.filename().string(), ".tmp-", ::getpid(), "-",
                                             counter.fetch_add(1));
     temp_path = directory / name;
+    const int slot = io::register_temp_file(temp_path.c_str());
     const int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd >= 0) return fd;
-    check(errno == EEXIST, target.string(), ": cannot create temporary file ", temp_path.string(), ": ",
-          std::strerror(errno));
+    if (fd >= 0) return {fd, slot};
+    const int error = errno;
+    io::unregister_temp_file(slot);
+    check(error == EEXIST, target.string(), ": cannot create temporary file ", temp_path.string(), ": ",
+          std::strerror(error));
   }
   fail(target.string(), ": cannot find a free temporary file name in ", directory.string());
 }
@@ -92,14 +103,15 @@ OutputFile::OutputFile(std::filesystem::path target, bool force) : target_(std::
   check(::stat(directory.c_str(), &info) == 0 && S_ISDIR(info.st_mode), target_.string(),
         ": output directory ", directory.string(), " does not exist");
   check_may_write(target_, force_);
-  fd_ = create_temp(target_, temp_path_);
+  const TempFile temp = create_temp(target_, temp_path_);
+  fd_ = temp.fd;
+  registry_slot_ = temp.slot;
   try {
-    registry_slot_ = io::register_temp_file(temp_path_.c_str());
+    buffer_.reserve(kBufferBytes);
   } catch (...) {
     abort();
     throw;
   }
-  buffer_.reserve(kBufferBytes);
 }
 
 OutputFile::~OutputFile() {
