@@ -114,19 +114,26 @@ struct DecodedRows {
   std::size_t rest, rows_per_lut, entries;
 };
 
+// Calls visit(segment_begin, segment_end, lut) for the pieces of [begin, end) that lie in one row, in order.
+template <class Visit>
+void for_each_row_segment(const DecodedRows& y, std::size_t begin, std::size_t end, const Visit& visit) {
+  for (std::size_t i = begin; i < end;) {
+    const std::size_t row = i / y.rest;
+    const std::size_t segment_end = std::min(end, (row + 1) * y.rest);
+    visit(i, segment_end, y.luts + row / y.rows_per_lut * y.entries);
+    i = segment_end;
+  }
+}
+
 // chunk_error for DecodedRows: the chunk is walked row segment by row segment, each with one LUT, so the
 // inner loop is a plain gather.
 template <class ReaderX>
 PartialError chunk_error(ReaderX x_reader, const DecodedRows& y, std::size_t begin, std::size_t end) {
   LaneSums sums;
   const auto x_of = [&](std::size_t i) { return static_cast<double>(x_reader.load(i)); };
-  for (std::size_t i = begin; i < end;) {
-    const std::size_t row = i / y.rest;
-    const std::size_t segment_end = std::min(end, (row + 1) * y.rest);
-    const float* lut = y.luts + row / y.rows_per_lut * y.entries;
-    sums.add_range(i, segment_end, x_of, [&](std::size_t j) { return static_cast<double>(lut[y.indices[j]]); });
-    i = segment_end;
-  }
+  for_each_row_segment(y, begin, end, [&](std::size_t from, std::size_t to, const float* lut) {
+    sums.add_range(from, to, x_of, [&](std::size_t j) { return static_cast<double>(lut[y.indices[j]]); });
+  });
   return sums.total();
 }
 
@@ -166,18 +173,14 @@ PartialError chunk_error(elements::F16Reader x_reader, const DecodedRows& y, std
   if (!cpu_has_avx2_f16c()) return chunk_error<elements::F16Reader>(x_reader, y, begin, end);
   LaneSums sums;
   const auto x_of = [&](std::size_t i) { return static_cast<double>(x_reader.load(i)); };
-  for (std::size_t i = begin; i < end;) {
-    const std::size_t row = i / y.rest;
-    const std::size_t segment_end = std::min(end, (row + 1) * y.rest);
-    const float* lut = y.luts + row / y.rows_per_lut * y.entries;
+  for_each_row_segment(y, begin, end, [&](std::size_t from, std::size_t to, const float* lut) {
     const auto y_of = [&](std::size_t j) { return static_cast<double>(lut[y.indices[j]]); };
-    const std::size_t body_begin = std::min(segment_end, (i + kLanes - 1) / kLanes * kLanes);
-    const std::size_t body_end = std::max(body_begin, segment_end / kLanes * kLanes);
-    sums.add_range(i, body_begin, x_of, y_of);
+    const std::size_t body_begin = std::min(to, (from + kLanes - 1) / kLanes * kLanes);
+    const std::size_t body_end = std::max(body_begin, to / kLanes * kLanes);
+    sums.add_range(from, body_begin, x_of, y_of);
     add_f16_lut_avx2(sums, x_reader.data, y.indices, lut, body_begin, body_end);
-    sums.add_range(body_end, segment_end, x_of, y_of);
-    i = segment_end;
-  }
+    sums.add_range(body_end, to, x_of, y_of);
+  });
   return sums.total();
 }
 #endif
