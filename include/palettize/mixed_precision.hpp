@@ -85,13 +85,14 @@ TensorCandidates tensor_candidates(std::string name, const TensorView& weight, c
 // An importance file (JSON):
 //   {"tensors": {NAME: 2.5,                              importance x weight SSE
 //                NAME2: {"n2": 0.1, "n4": 0.01, ...}}}   damage per candidate label, used as the cost as is
-// Optional "note" (a string, ignored) and "sensitivity" (how `palettize sensitivity` measured the table;
-// ignored, except that a table it marks "complete": false is refused). Values are finite and >= 0; a
+// Optional "note" (a string, ignored) and "sensitivity" (how `palettize sensitivity` measured the table:
+// kept as is for plan --curve-measure, and a table it marks "complete": false is refused). Values are finite and >= 0; a
 // per-candidate entry must give every palettized candidate of the tensor a value ("dense" costs 0 unless
 // listed). Tensors not listed keep importance 1.
 struct ImportanceTable {
   std::map<std::string, double> scale;
   std::map<std::string, std::map<std::string, double>> per_candidate;
+  nlohmann::json sensitivity;  // the table's "sensitivity" object, null when absent
   std::string source = "<importance>";
 };
 

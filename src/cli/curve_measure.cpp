@@ -3,6 +3,7 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "cli/format.hpp"
 #include "cli/sensitivity_worker.hpp"
@@ -13,30 +14,22 @@
 namespace palettize::cli {
 namespace {
 
-nlohmann::json read_json(const std::filesystem::path& path) {
-  std::ifstream file(path);
-  check(file.good(), path.string(), ": cannot open");
-  nlohmann::json json = nlohmann::json::parse(file, nullptr, false);
-  check(!json.is_discarded(), path.string(), ": not valid JSON");
-  return json;
-}
-
 // The settings `palettize sensitivity` recorded, so the curve is measured like the table was.
-WorkerOptions worker_options(const CurveMeasureOptions& options, const std::filesystem::path& scratch) {
-  const nlohmann::json table = read_json(options.importance);
-  const auto settings = table.find("sensitivity");
-  check(settings != table.end() && settings->is_object() && settings->contains("inputs"), "--curve-measure: ",
-        options.importance.string(),
+WorkerOptions worker_options(const std::optional<ImportanceTable>& table, const CurveMeasureOptions& options,
+                             const std::filesystem::path& scratch) {
+  check(table.has_value(), "--curve-measure needs an --importance table from palettize sensitivity");
+  const nlohmann::json& settings = table->sensitivity;
+  check(settings.is_object() && settings.contains("inputs"), "--curve-measure: ", table->source,
         " has no \"sensitivity\" settings (inputs, seed, sets); give a table written by palettize sensitivity");
   WorkerOptions worker;
   worker.reference = options.model;
   worker.inputs = scratch / "inputs.json";
-  std::ofstream(worker.inputs) << settings->at("inputs").dump();
-  worker.sets = settings->value("sets", 1);
-  worker.seed = settings->value("seed", 1);
+  std::ofstream(worker.inputs) << settings.at("inputs").dump();
+  worker.sets = settings.value("sets", 1);
+  worker.seed = settings.value("seed", 1);
   worker.threads = options.threads;
-  worker.transform = settings->value("transform", std::string("none"));
-  if (const auto outputs = settings->find("outputs"); outputs != settings->end() && outputs->is_array())
+  worker.transform = settings.value("transform", std::string("none"));
+  if (const auto outputs = settings.find("outputs"); outputs != settings.end() && outputs->is_array())
     worker.outputs = outputs->get<std::vector<std::string>>();
   return worker;
 }
@@ -65,15 +58,11 @@ MeasuredPoint measure_plan(OrtWorker& worker, const tools::ModelCandidates& cand
 
 }  // namespace
 
-bool is_damage_table(const std::filesystem::path& importance) {
-  return !load_importance(importance).per_candidate.empty();
-}
-
 void measure_curve(QualityCurve& curve, const tools::ModelCandidates& candidates, const CurveMeasureOptions& options) {
   check(is_onnx_path(options.model), "--curve-measure runs recipes in onnxruntime and needs an .onnx model, got ",
         options.model.string());
   ScratchDir scratch;
-  OrtWorker worker(worker_options(options, scratch.path));
+  OrtWorker worker(worker_options(candidates.importance, options, scratch.path));
   std::vector<std::pair<MixedPlan, std::string>> plans;
   const int count = std::min<int>(options.sweep_points, static_cast<int>(curve.sweep.size()));
   for (int i = 0; i < count; ++i) {

@@ -5,26 +5,21 @@
 // prediction.
 #include <filesystem>
 
-#include <nlohmann/json.hpp>
-
 #include "palettize/mixed_precision.hpp"
 #include "tools/mixed_plan.hpp"
 
 namespace palettize::cli {
 
 struct CurveMeasureOptions {
-  std::filesystem::path model;       // the .onnx model the plan is for
-  std::filesystem::path importance;  // a table written by `palettize sensitivity`
-  int sweep_points = 0;              // sweep recipes to measure, spread evenly from the lowest budget up
+  std::filesystem::path model;  // the .onnx model the plan is for
+  int sweep_points = 0;         // sweep recipes to measure, spread evenly from the lowest budget up
   int threads = 0;
-  bool quiet = false;                // no progress lines on stderr
+  bool quiet = false;           // no progress lines on stderr
 };
 
 // Appends to `curve.measured` the measured output SNR of `sweep_points` sweep recipes and of every uniform
-// point. Error when the model is not ONNX, the table carries no measurement settings, or onnxruntime fails.
+// point, on the inputs recorded in `candidates.importance` (a table from `palettize sensitivity`). Error
+// when the model is not ONNX, there is no such table, or onnxruntime fails.
 void measure_curve(QualityCurve& curve, const tools::ModelCandidates& candidates, const CurveMeasureOptions& options);
-
-// Whether an importance file holds per-candidate damages (a table from `palettize sensitivity`).
-bool is_damage_table(const std::filesystem::path& importance);
 
 }  // namespace palettize::cli

@@ -86,10 +86,9 @@ int run_plan(const PlanOptions& options) {
   }
   if (options.curve) {
     QualityCurve curve = quality_curve(model.tensors, options.curve_points);
-    if (options.mixed.importance && is_damage_table(*options.mixed.importance)) curve.metric = CurveMetric::output_snr;
+    if (model.importance && !model.importance->per_candidate.empty()) curve.metric = CurveMetric::output_snr;
     if (options.curve_measure > 0) {
-      measure_curve(curve, model, {options.input, *options.mixed.importance, options.curve_measure,
-                                   options.mixed.threads, mixed.quiet});
+      measure_curve(curve, model, {options.input, options.curve_measure, options.mixed.threads, mixed.quiet});
     }
     write_text_file(*options.curve, quality_curve_svg(curve, options.input.filename().string()), options.force);
     auto points = [](const std::vector<CurvePoint>& list) {

@@ -68,6 +68,7 @@ ImportanceTable importance_from_json(const nlohmann::json& json, std::string_vie
         ": \"tensors\" must be an object {NAME: importance or {candidate: damage}}");
   ImportanceTable table;
   table.source = std::string(source);
+  if (json.contains("sensitivity")) table.sensitivity = json.at("sensitivity");
   for (const auto& [name, value] : json.at("tensors").items()) {
     if (!value.is_object()) {
       table.scale[name] = importance_value(value, source, "tensors['" + name + "']");

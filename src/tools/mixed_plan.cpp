@@ -53,7 +53,8 @@ ModelCandidates collect(const std::vector<ModelTensor>& tensors, const ViewOf& v
     progress.finish_one(tensor->byte_size);
   }
   if (options.importance) {
-    apply_importance(result.tensors, load_importance(*options.importance), result.other_tensors);
+    result.importance = load_importance(*options.importance);
+    apply_importance(result.tensors, *result.importance, result.other_tensors);
   }
   return result;
 }

@@ -31,6 +31,7 @@ struct ModelCandidates {
   std::vector<std::string> other_tensors;  // names of the model's tensors outside the plan
   std::vector<std::string> warnings;       // tensors skipped because their spec cannot apply
   int64_t min_elements = kDefaultMinElements;
+  std::optional<ImportanceTable> importance;  // the --importance file, as applied
 };
 
 // Candidates of the tensors `config` palettizes in `model` (.safetensors, a sharded *.index.json, or .onnx),
