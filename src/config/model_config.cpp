@@ -202,7 +202,8 @@ void check_pattern_numbers(std::string_view pattern) {
 }  // namespace
 
 TensorRule make_tensor_rule(std::string pattern, std::optional<PalettizationSpec> spec) {
-  check(pattern.size() <= kMaxRulePatternBytes, "invalid regex '", utf8::shortened(pattern), "': ", pattern.size(), " bytes, more than the ", kMaxRulePatternBytes, " bytes a rule's pattern may have");
+  check(pattern.size() <= kMaxRulePatternBytes, "invalid regex '", utf8::shortened(pattern), "': ", pattern.size(),
+        " bytes, more than the ", kMaxRulePatternBytes, " bytes a rule's pattern may have");
   check_pattern_numbers(pattern);
   TensorRule rule;
   try {

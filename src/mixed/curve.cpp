@@ -16,25 +16,21 @@ double snr_db_of(double signal, double sse) {
   return 10.0 * std::log10(signal / sse);
 }
 
+// Index of candidate `label` in `tensor`, or -1.
+int candidate_index(const TensorCandidates& tensor, const std::string& label) {
+  for (std::size_t i = 0; i < tensor.candidates.size(); ++i) {
+    if (tensor.candidates[i].label == label) return static_cast<int>(i);
+  }
+  return -1;
+}
+
 // Every tensor at candidate `label`; nullopt when some tensor lacks it.
 std::optional<CurvePoint> uniform_point(std::span<const TensorCandidates> tensors, const std::string& label) {
-  CurvePoint point;
-  point.label = label;
-  int64_t bits = 0, weights = 0;
-  double signal = 0;
   for (const TensorCandidates& tensor : tensors) {
-    const auto found = std::find_if(tensor.candidates.begin(), tensor.candidates.end(),
-                                    [&](const Candidate& c) { return c.label == label; });
-    if (found == tensor.candidates.end()) return std::nullopt;
-    bits += found->size_bits;
-    point.sse += found->sse;
-    point.cost += found->cost;
-    weights += tensor.numel;
-    signal += tensor.signal;
+    if (candidate_index(tensor, label) < 0) return std::nullopt;
   }
-  point.bits_per_weight = static_cast<double>(bits) / static_cast<double>(weights);
-  point.snr_db = snr_db_of(signal, point.sse);
-  return point;
+  const MixedPlan plan = uniform_plan(tensors, label);
+  return CurvePoint{plan.bits_per_weight(), plan.sse, plan.snr_db(), plan.cost, 0, label};
 }
 
 std::string format_number(double value, int decimals) {
@@ -157,11 +153,10 @@ double QualityCurve::y(const CurvePoint& point) const {
 MixedPlan uniform_plan(std::span<const TensorCandidates> tensors, const std::string& label) {
   MixedPlan plan;
   for (const TensorCandidates& tensor : tensors) {
-    const auto found = std::find_if(tensor.candidates.begin(), tensor.candidates.end(),
-                                    [&](const Candidate& c) { return c.label == label; });
-    check(found != tensor.candidates.end(), "tensor ", tensor.name, " has no candidate ", label);
-    const Candidate& chosen = *found;
-    plan.choice.push_back(static_cast<int>(found - tensor.candidates.begin()));
+    const int index = candidate_index(tensor, label);
+    check(index >= 0, "tensor ", tensor.name, " has no candidate ", label);
+    const Candidate& chosen = tensor.candidates[static_cast<std::size_t>(index)];
+    plan.choice.push_back(index);
     plan.weights += tensor.numel;
     plan.total_bits += chosen.size_bits;
     plan.cost += chosen.cost;
@@ -169,7 +164,7 @@ MixedPlan uniform_plan(std::span<const TensorCandidates> tensors, const std::str
     plan.signal += tensor.signal;
   }
   plan.budget_bits = plan.total_bits;
-  plan.target_bits = static_cast<double>(plan.total_bits) / static_cast<double>(plan.weights);
+  plan.target_bits = plan.bits_per_weight();
   plan.lower_bound = plan.cost;
   return plan;
 }

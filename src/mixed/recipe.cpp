@@ -127,11 +127,7 @@ ModelConfig recipe_model_config(std::span<const TensorCandidates> tensors, const
   for (std::size_t t = 0; t < tensors.size(); ++t) {
     const Candidate& chosen = tensors[t].candidates.at(plan.choice[t]);
     if (!chosen.spec) continue;
-    TensorRule rule;
-    rule.pattern = regex_escape(tensors[t].name);
-    rule.regex = std::regex(rule.pattern, std::regex::ECMAScript);
-    rule.spec = chosen.spec;
-    config.rules.push_back(std::move(rule));
+    config.rules.push_back(make_tensor_rule(regex_escape(tensors[t].name), chosen.spec));
   }
   return config;
 }
