@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 
 #include "cli_test_support.hpp"
 #include "onnx_test_support.hpp"
@@ -224,6 +225,38 @@ TEST_F(Sensitivity, RefusesATableMeasuredForSomethingElse) {
   EXPECT_EQ(model.exit_code, 2);
   EXPECT_NE(model.err.find("different fingerprint"), std::string::npos) << model.err;
   EXPECT_EQ(testing::read_text(table_), before);  // a refused table is left alone
+}
+
+// palettize search: every recipe it considers runs in onnxruntime. `a` costs the output 16x more than `b`
+// at equal error, so at 8.2 bits per weight the best recipe gives `a` 8 bits (12 bits per weight with its
+// 256-entry F32 LUT) and `b` 4 (4.25); the written recipe is a model config that compress applies within the
+// budget.
+TEST_F(Sensitivity, SearchFindsTheMeasuredBestRecipeAndWritesItAsAConfig) {
+  if (!ort_installed()) GTEST_SKIP() << "onnxruntime-node is not installed (scripts/bootstrap)";
+  const std::filesystem::path recipe = dir_ / "recipe.json";
+  const RunResult r = run_palettize({"search", model_.string(), recipe.string(), "--target-bits", "8.2", "--spec", kSpec,
+                                     "--candidates", "2,4,8,4@g2", "--input", "x=8,256", "--threads", "1"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_NE(r.out.find("found by search"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("descend: "), std::string::npos) << r.err;  // progress
+  const nlohmann::json config = read_json(recipe);
+  EXPECT_TRUE(config["global"].is_null()) << config.dump();
+  ASSERT_EQ(config["rules"].size(), 2u) << config.dump();
+  std::map<std::string, int> bits;
+  for (const nlohmann::json& rule : config["rules"]) bits[rule["pattern"]] = rule["spec"]["n_bits"].get<int>();
+  EXPECT_EQ(bits["a"], 8) << config.dump();
+  EXPECT_EQ(bits["b"], 4) << config.dump();
+
+  const std::filesystem::path out = dir_ / "out.onnx";
+  const RunResult compress =
+      run_palettize({"compress", model_.string(), out.string(), "--config", recipe.string(), "--json", "--quiet"});
+  ASSERT_EQ(compress.exit_code, 0) << describe(compress);
+  EXPECT_LE(compress.json()["total"]["bits_per_weight"].get<double>(), 8.2);
+
+  const RunResult tight = run_palettize({"search", model_.string(), recipe.string(), "--target-bits", "1", "--spec",
+                                         kSpec, "--candidates", "2,4", "--input", "x=8,256", "--quiet"});
+  EXPECT_EQ(tight.exit_code, 2);
+  EXPECT_NE(tight.err.find("over the budget"), std::string::npos) << tight.err;
 }
 
 TEST_F(Sensitivity, ClearErrors) {

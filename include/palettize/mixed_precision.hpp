@@ -70,6 +70,11 @@ struct TensorCandidates {
 // "n4" for 4 bits.
 std::string candidate_label(int n_bits);
 
+// The exact bits a container stores for a tensor palettized with `spec` (packed indices, LUTs in their
+// dtype, LUT scales and zero points, channel scales). Throws IncompatibleSpecError when `spec` does not fit
+// the shape.
+int64_t container_bits(const std::string& name, DType dtype, const Shape& shape, const PalettizationSpec& spec);
+
 // Validates a candidate list (non-empty, each in {1, 2, 3, 4, 6, 8}, no repeats). Throws Error.
 void check_candidate_bits(std::span<const int> n_bits);
 // Parses "2,3,4,6,8". Throws Error naming the bad item.

@@ -32,6 +32,7 @@ Command add_eval_command(CLI::App& parent);
 Command add_spec_command(CLI::App& parent);
 Command add_plan_command(CLI::App& parent);  // mixed precision (issue 8)
 Command add_sensitivity_command(CLI::App& parent);  // output-aware importance in onnxruntime (issue 8)
+Command add_search_command(CLI::App& parent);       // mixed precision by measurement in onnxruntime (issue 8)
 
 // --config FILE / --preset NAME / --spec JSON, which exclude each other, bound to `options`; the help texts
 // say what the chosen config decides for this command.

@@ -16,6 +16,7 @@
 #include "cli/cli_common.hpp"
 #include "cli/format.hpp"
 #include "cli/sensitivity_table.hpp"
+#include "cli/ort_measure.hpp"
 #include "cli/sensitivity_worker.hpp"
 #include "palettize/error.hpp"
 #include "palettize/mixed_precision.hpp"
@@ -28,62 +29,11 @@ namespace palettize::cli {
 namespace {
 
 struct SensitivityOptions {
-  std::filesystem::path model;
+  MeasureOptions run;
   std::filesystem::path table;
-  tools::CompressOptions config;  // only --config / --preset / --spec
-  std::vector<std::string> input_shapes;         // NAME=DIMS
-  std::optional<std::filesystem::path> inputs;   // descriptions file
-  std::vector<std::string> outputs;
-  std::string transform = "none";
   std::string candidates = "2,3,4,6,8";
   std::optional<std::string> measure;  // candidates run in onnxruntime; the others are estimated
-  int sets = 1;
-  int seed = 1;
-  int threads = 0;
-  bool strict = false;
-  bool quiet = false;
 };
-
-struct PlannedTensor {
-  std::string name;
-  std::string key;
-  PalettizationSpec spec;  // the base spec; candidates change n_bits
-};
-
-// "x=1,3,224,224" -> {"x": {"shape": [1,3,224,224], "fill": normal(0, 1)}} (type: the model's).
-void add_input_shape(nlohmann::json& descriptions, const std::string& text) {
-  const std::size_t equals = text.find('=');
-  check(equals != std::string::npos && equals > 0, "--input '", text, "': expected NAME=DIMS, e.g. x=1,3,224,224");
-  nlohmann::json shape = nlohmann::json::array();
-  std::stringstream dims(text.substr(equals + 1));
-  for (std::string item; std::getline(dims, item, ',');) {
-    std::size_t used = 0;
-    long long value = -1;
-    try {
-      value = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    check(used == item.size() && value >= 0, "--input '", text, "': '", item, "' is not a dimension >= 0");
-    shape.push_back(value);
-  }
-  const std::string name = text.substr(0, equals);
-  check(!descriptions.contains(name), "--input ", name, " is given twice");
-  descriptions[name] = {{"shape", shape}, {"fill", {{"kind", "normal"}, {"mean", 0}, {"std", 1}}}};
-}
-
-nlohmann::json input_descriptions(const SensitivityOptions& options) {
-  nlohmann::json descriptions = nlohmann::json::object();
-  if (options.inputs) {
-    std::ifstream file(*options.inputs);
-    check(file.good(), options.inputs->string(), ": cannot open the input descriptions");
-    descriptions = nlohmann::json::parse(file, nullptr, false);
-    check(!descriptions.is_discarded() && descriptions.is_object(), options.inputs->string(),
-          ": expected a JSON object {NAME: {\"type\", \"shape\", \"fill\"}}");
-  }
-  for (const std::string& shape : options.input_shapes) add_input_shape(descriptions, shape);
-  return descriptions;
-}
 
 // FNV-1a over every palettizable tensor's name, dtype, shape and bytes: the weights the table is about.
 std::string weights_fingerprint(const OnnxModel& model) {
@@ -102,30 +52,6 @@ std::string weights_fingerprint(const OnnxModel& model) {
   char text[17];
   std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(hash));
   return text;
-}
-
-std::vector<PlannedTensor> planned_tensors(const OnnxModel& model, const ModelConfig& config, bool strict) {
-  std::vector<PlannedTensor> planned;
-  std::set<std::string> seen;
-  for (const OnnxTensor& tensor : model.palettizable_tensors()) {
-    check(seen.insert(tensor.name).second, "tensor name '", tensor.name,
-          "' is used in several graphs; an importance table needs unique names");
-    const tools::TensorPlan plan = tools::plan_tensor(config, tensor.name, tensor.view.dtype, tensor.view.shape, strict);
-    if (plan.misfit) warn(tools::misfit_warning(plan));
-    if (!plan.entry) continue;
-    const SpecDecision decision = resolve_tensor_spec(config, tensor.name, tensor.view.dtype, tensor.view.shape);
-    planned.push_back({tensor.name, tensor.key, decision.spec->with_resolved_axis()});
-  }
-  check(!planned.empty(), "no tensor to measure: the config (", config.source, ") palettizes none of the model's tensors");
-  return planned;
-}
-
-std::string read_bytes(const std::filesystem::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  check(file.good(), path.string(), ": cannot open");
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
 }
 
 // The damage of an unmeasured candidate from the measured ones of the same tensor, through their weight SSE:
@@ -174,25 +100,25 @@ void estimate_unmeasured(SensitivityTable& table, const OnnxModel& model, const 
 std::string format_snr(double snr) { return std::isinf(snr) ? "inf" : format_decimal(snr, 2); }
 
 int run_sensitivity(const SensitivityOptions& options) {
-  check(is_onnx_path(options.model), options.model.string(),
+  check(is_onnx_path(options.run.model), options.run.model.string(),
         ": sensitivity runs models in onnxruntime and needs an .onnx model");
-  check(options.sets >= 1, "--sets must be >= 1, got ", options.sets);
+  check(options.run.sets >= 1, "--sets must be >= 1, got ", options.run.sets);
   const std::vector<int> bits = parse_candidate_bits(options.candidates);
-  const ModelConfig config = tools::config_from_options(options.config);
-  const std::string original_bytes = read_bytes(options.model);
-  const OnnxModel model = OnnxModel::from_bytes(std::as_bytes(std::span(original_bytes)), options.model.string());
-  const std::vector<PlannedTensor> planned = planned_tensors(model, config, options.strict);
+  const ModelConfig config = tools::config_from_options(options.run.config);
+  const std::string original_bytes = read_bytes(options.run.model);
+  const OnnxModel model = OnnxModel::from_bytes(std::as_bytes(std::span(original_bytes)), options.run.model.string());
+  const std::vector<PlannedTensor> planned = planned_tensors(model, config, options.run.strict);
 
-  nlohmann::json identity{{"model", options.model.filename().string()},
+  nlohmann::json identity{{"model", options.run.model.filename().string()},
                           {"fingerprint", weights_fingerprint(model)},
                           {"candidates", nlohmann::json::array()},
-                          {"inputs", input_descriptions(options)},
-                          {"sets", options.sets},
-                          {"seed", options.seed},
-                          {"outputs", options.outputs.empty() ? nlohmann::json("all") : nlohmann::json(options.outputs)},
+                          {"inputs", input_descriptions(options.run)},
+                          {"sets", options.run.sets},
+                          {"seed", options.run.seed},
+                          {"outputs", options.run.outputs.empty() ? nlohmann::json("all") : nlohmann::json(options.run.outputs)},
                           {"specs", nlohmann::json::object()}};
   // Recorded only when used, so tables measured before the option existed still resume.
-  if (options.transform != "none") identity["transform"] = options.transform;
+  if (options.run.transform != "none") identity["transform"] = options.run.transform;
   for (int b : bits) identity["candidates"].push_back(candidate_label(b));
   std::vector<int> measured_bits = bits;
   if (options.measure) {
@@ -214,18 +140,17 @@ int run_sensitivity(const SensitivityOptions& options) {
     for (int b : measured_bits) missing += table.has(tensor.name, candidate_label(b)) ? 0 : 1;
   }
   const std::size_t total = planned.size() * measured_bits.size();
-  if (!options.quiet && missing < total) {
+  if (!options.run.quiet && missing < total) {
     std::cerr << "palettize: resuming " << options.table.string() << ": " << total - missing << " of " << total
               << " measurements already there\n";
   }
-  const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
+  const int threads = measure_threads(options.run);
   const auto start = std::chrono::steady_clock::now();
   if (missing > 0) {
     ScratchDir scratch;
     const std::filesystem::path inputs_path = scratch.path / "inputs.json";
-    std::ofstream(inputs_path) << identity["inputs"].dump();
     std::unique_ptr<OrtWorker> worker = std::make_unique<OrtWorker>(
-        WorkerOptions{options.model, inputs_path, options.sets, options.seed, threads, options.outputs, options.transform});
+        worker_options(options.run, identity["inputs"], inputs_path));
     const std::filesystem::path evaluated = scratch.path / "evaluated.onnx";
     std::size_t done = 0;
     PalettizeOptions palettize_options;
@@ -237,7 +162,7 @@ int run_sensitivity(const SensitivityOptions& options) {
         PalettizationSpec spec = tensor.spec;
         spec.n_bits = b;
         const PalettizedTensor palettized = palettize(model.find(tensor.key)->view, spec, palettize_options);
-        OnnxModel copy = OnnxModel::from_bytes(std::as_bytes(std::span(original_bytes)), options.model.string());
+        OnnxModel copy = OnnxModel::from_bytes(std::as_bytes(std::span(original_bytes)), options.run.model.string());
         copy.replace_with_palettized(tensor.key, palettized);
         copy.save(evaluated, /*force=*/true);
         const nlohmann::json reply = worker->evaluate(evaluated);
@@ -245,7 +170,7 @@ int run_sensitivity(const SensitivityOptions& options) {
         table.record(tensor.name, label, reply["damage"].get<double>(), snr);
         save_sensitivity_table(options.table, table);
         ++done;
-        if (!options.quiet) {
+        if (!options.run.quiet) {
           const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
           std::cerr << "[" << done << "/" << missing << "] " << tensor.name << " " << label << ": output SNR "
                     << format_snr(snr) << " dB (" << format_decimal(reply["seconds"].get<double>(), 2) << " s; ETA "
@@ -273,31 +198,16 @@ Command add_sensitivity_command(CLI::App& parent) {
       "sensitivity",
       "Measure in onnxruntime the output damage of palettizing each tensor alone at each candidate n_bits; "
       "writes the per-tensor, per-candidate table that plan/compress --importance read");
-  app->add_option("MODEL", options->model, ".onnx model")->required();
+  app->add_option("MODEL", options->run.model, ".onnx model")->required();
   app->add_option("TABLE", options->table, "the JSON table to write (resumed when it exists)")->required();
-  add_config_options(*app, options->config,
+  add_config_options(*app, options->run.config,
                      {"model config: which tensors to measure and their granularity",
                       "global spec preset (granularity)", "global spec as JSON (granularity)"});
-  app->add_option("--input", options->input_shapes,
-                  "NAME=DIMS: a model input filled with seeded normal(0, 1) values, e.g. x=1,3,224,224 (repeatable)");
-  app->add_option("--inputs", options->inputs,
-                  "JSON input descriptions {NAME: {\"type\", \"shape\", \"fill\"}} (tests/ort/inputs.js format)");
-  app->add_option("--output", options->outputs, "score only this model output (repeatable; default: all)");
-  app->add_option("--output-transform", options->transform,
-                  "score log(max(output, 1e-30)) instead of the output (log: for softmax probabilities, whose "
-                  "errors jump at decision boundaries; log-probabilities add up more smoothly)")
-      ->check(CLI::IsMember({"none", "log"}))
-      ->capture_default_str();
   app->add_option("--candidates", options->candidates, "candidate n_bits, comma-separated")->capture_default_str();
   app->add_option("--measure", options->measure,
                   "run only these candidates in onnxruntime (a subset of --candidates) and estimate the others from "
                   "their weight SSE (log-log interpolation; proportional outside the measured range)");
-  app->add_option("--sets", options->sets, "input sets per evaluation (seeds S, S+1, ...)")->capture_default_str();
-  app->add_option("--seed", options->seed, "seed of the first input set")->capture_default_str();
-  app->add_option("--threads", options->threads, "palettize and onnxruntime threads, 0 = all cores")
-      ->check(CLI::NonNegativeNumber);
-  app->add_flag("--strict", options->strict, "fail instead of skipping a tensor the spec cannot apply to");
-  app->add_flag("--quiet", options->quiet, "no progress lines on stderr");
+  add_measure_options(*app, options->run);
   return Command{app, [options] { return run_sensitivity(*options); }};
 }
 

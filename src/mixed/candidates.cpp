@@ -25,13 +25,6 @@ bool dp_predicts(const PalettizationSpec& spec) {
   return spec.cluster_dim == 1 && !spec.enable_per_channel_scale && !spec.lut_qspec;
 }
 
-int64_t container_bits(const std::string& name, DType dtype, const Shape& shape, const PalettizationSpec& spec) {
-  const ContainerEntry entry = make_container_entry(name, dtype, shape, spec);
-  int64_t bytes = 0;
-  for (const TensorDecl& part : container_parts(entry)) bytes += static_cast<int64_t>(part.byte_size());
-  return bytes * 8;
-}
-
 std::vector<float> finite_values(const std::string& name, const TensorView& weight) {
   std::vector<float> values = to_f32(weight);
   for (std::size_t i = 0; i < values.size(); ++i) {
@@ -85,6 +78,13 @@ double measured_sse(const TensorView& weight, const PalettizationSpec& spec, int
 }
 
 }  // namespace
+
+int64_t container_bits(const std::string& name, DType dtype, const Shape& shape, const PalettizationSpec& spec) {
+  const ContainerEntry entry = make_container_entry(name, dtype, shape, spec);
+  int64_t bytes = 0;
+  for (const TensorDecl& part : container_parts(entry)) bytes += static_cast<int64_t>(part.byte_size());
+  return bytes * 8;
+}
 
 std::string candidate_label(int n_bits) { return "n" + std::to_string(n_bits); }
 

@@ -1,0 +1,85 @@
+#pragma once
+// Mixed precision by measurement: a search over recipes that scores each one it considers by running the
+// model, instead of adding per-tensor damages. For models whose output damage does not add up (errors that
+// cancel, or decision flips: a text recognizer's softmax), the additive allocator of mixed_precision.hpp
+// optimises a wrong model of the damage; this search only ever trusts measured recipes.
+//
+// Also here: candidates of several granularities ("6@tensor", "4@g32"), because on small or thin tensors a
+// LUT per group of channels can cost more bits than the indices, and the best recipe mixes granularities.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "palettize/spec.hpp"
+
+namespace palettize {
+
+// One candidate of a search: n_bits, and optionally a granularity replacing the config's.
+struct CandidateChoice {
+  int n_bits = 4;
+  std::optional<PalettizationGranularity> granularity;  // unset: the config's granularity
+  std::string label;                                    // "n6", "n6@tensor", "n4@g32"
+};
+
+// Parses "4,6,8,6@tensor,4@g32": N from {1, 2, 3, 4, 6, 8}, "@tensor" for one LUT per tensor, "@gK" for a
+// LUT per group of K channels. Error naming the bad item, or a candidate listed twice.
+std::vector<CandidateChoice> parse_candidate_choices(std::string_view text);
+
+// `base` (a tensor's spec from the config) with the choice's n_bits and granularity. A grouped choice
+// keeps the base's grouped axis (axis 0 when the base is per-tensor).
+PalettizationSpec candidate_spec(const PalettizationSpec& base, const CandidateChoice& choice);
+
+// The search problem: per tensor, the size in bits of each candidate (std::nullopt: the candidate does not
+// fit that tensor's shape), and a measurement of any full recipe.
+struct SearchProblem {
+  std::vector<std::vector<std::optional<int64_t>>> sizes;  // [tensor][candidate]
+  int64_t budget_bits = 0;
+  // Where the descent starts, one candidate per tensor: the recipe expected to measure best. Empty: every
+  // tensor's largest candidate (with one granularity, more bits are better; across granularities a larger
+  // candidate can be worse: a LUT per 16 channels of a thin tensor costs more bits than 8-bit indices).
+  std::vector<int> start;
+  // The damage of a recipe (one candidate index per tensor): output noise power / signal power, >= 0.
+  std::function<double(const std::vector<int>&)> measure;
+};
+
+struct SearchStep {
+  std::string phase;  // "start", "descend", "fill", "uniform"
+  std::vector<int> choice;
+  int64_t size_bits = 0;
+  double damage = 0;
+  int evaluations = 0;  // measurements so far
+};
+
+struct SearchOptions {
+  int moves_per_tensor = 3;  // descent: the next this-many smaller candidates of each tensor are tried
+  std::function<void(const SearchStep&)> progress;  // called after every accepted step
+};
+
+struct SearchResult {
+  std::vector<int> choice;
+  int64_t size_bits = 0;  // <= budget_bits
+  double damage = 0;      // measured
+  std::string found_by;   // the phase of the winning recipe
+  int evaluations = 0;    // distinct recipes measured
+  std::vector<SearchStep> steps;
+};
+
+// Measured greedy search under a bits budget:
+//  1. start from `start` (or every tensor's largest candidate);
+//  2. descend: while over budget, apply the move (one tensor to one of its next smaller candidates) with the
+//     least measured damage increase per bit saved. Moves are measured lazily: a move's last measured ratio
+//     stands until it is the best, then it is measured again in the current recipe, and taken only if still
+//     the best (the usual lazy greedy; a ratio can only be stale, never invented);
+//  3. fill: spend the bits left by the last move on the single upgrade that lowers the measured damage
+//     most, until none does;
+//  4. measure every uniform recipe (one candidate index for all tensors) that fits, and keep the best
+//     recipe of all: the result never measures worse than the best uniform choice within the budget.
+// Deterministic for a deterministic `measure`: ties go to the lower tensor, then candidate index. Each
+// distinct recipe is measured once. Throws Error when even the smallest candidates exceed the budget.
+SearchResult measured_search(const SearchProblem& problem, const SearchOptions& options = {});
+
+}  // namespace palettize

@@ -1,0 +1,243 @@
+// `palettize search MODEL.onnx RECIPE.json --target-bits B`: mixed precision by measurement (issue 8). Where
+// output damages do not add up across tensors, the additive allocator behind --importance optimises a wrong
+// model; this command scores every recipe it considers in onnxruntime (measured_search.hpp) and writes the
+// best one as a model config that `palettize compress --config RECIPE.json` applies.
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <map>
+#include <memory>
+
+#include "cli/cli_common.hpp"
+#include "cli/format.hpp"
+#include "cli/ort_measure.hpp"
+#include "cli/table.hpp"
+#include "palettize/engine.hpp"
+#include "palettize/error.hpp"
+#include "palettize/measured_search.hpp"
+#include "palettize/mixed_precision.hpp"
+#include "palettize/output_file.hpp"
+
+namespace palettize::cli {
+namespace {
+
+struct SearchCommandOptions {
+  MeasureOptions run;
+  std::filesystem::path recipe;
+  double target_bits = 0;
+  std::string candidates = "2,3,4,6,8,4@tensor,6@tensor,8@tensor";
+  int moves = 3;
+};
+
+// The candidates each tensor can take: sizes, and the spec of every candidate that fits its shape.
+struct CandidateGrid {
+  std::vector<CandidateChoice> choices;
+  std::vector<std::vector<std::optional<PalettizationSpec>>> specs;  // [tensor][choice]
+  std::vector<std::vector<std::optional<int64_t>>> sizes;
+  std::vector<int64_t> numel;  // [tensor]
+  int64_t weights = 0;
+};
+
+CandidateGrid candidate_grid(const OnnxModel& model, const std::vector<PlannedTensor>& planned,
+                             std::vector<CandidateChoice> choices) {
+  CandidateGrid grid;
+  grid.choices = std::move(choices);
+  for (const PlannedTensor& tensor : planned) {
+    const TensorView& view = model.find(tensor.key)->view;
+    grid.numel.push_back(view.numel());
+    grid.weights += view.numel();
+    auto& specs = grid.specs.emplace_back();
+    auto& sizes = grid.sizes.emplace_back();
+    for (const CandidateChoice& choice : grid.choices) {
+      const PalettizationSpec spec = candidate_spec(tensor.spec, choice);
+      try {
+        palettized_layout(view.shape, spec);
+      } catch (const IncompatibleSpecError&) {
+        specs.emplace_back();
+        sizes.emplace_back();
+        continue;
+      }
+      specs.push_back(spec);
+      sizes.push_back(container_bits(tensor.name, view.dtype, view.shape, spec));
+    }
+  }
+  return grid;
+}
+
+// Runs recipes in onnxruntime. Each tensor is palettized once per candidate, when a recipe first needs it.
+class RecipeRunner {
+ public:
+  RecipeRunner(const SearchCommandOptions& options, const OnnxModel& model, const std::string& model_bytes,
+               const std::vector<PlannedTensor>& planned, const CandidateGrid& grid)
+      : options_(options), model_(model), model_bytes_(model_bytes), planned_(planned), grid_(grid) {
+    const nlohmann::json descriptions = input_descriptions(options.run);
+    worker_ = std::make_unique<OrtWorker>(worker_options(options.run, descriptions, scratch_.path / "inputs.json"));
+  }
+
+  double damage(const std::vector<int>& choice) {
+    OnnxModel copy = OnnxModel::from_bytes(std::as_bytes(std::span(model_bytes_)), options_.run.model.string());
+    for (std::size_t t = 0; t < planned_.size(); ++t) copy.replace_with_palettized(planned_[t].key, palettized(t, choice[t]));
+    const std::filesystem::path path = scratch_.path / "recipe.onnx";
+    copy.save(path, /*force=*/true);
+    return worker_->evaluate(path)["damage"].get<double>();
+  }
+
+ private:
+  const PalettizedTensor& palettized(std::size_t t, int c) {
+    auto [found, inserted] = cache_.try_emplace({t, c});
+    if (inserted) {
+      PalettizeOptions palettize_options;
+      palettize_options.threads = measure_threads(options_.run);
+      found->second = palettize(model_.find(planned_[t].key)->view, *grid_.specs[t][c], palettize_options);
+    }
+    return found->second;
+  }
+
+  const SearchCommandOptions& options_;
+  const OnnxModel& model_;
+  const std::string& model_bytes_;
+  const std::vector<PlannedTensor>& planned_;
+  const CandidateGrid& grid_;
+  ScratchDir scratch_;
+  std::unique_ptr<OrtWorker> worker_;
+  std::map<std::pair<std::size_t, int>, PalettizedTensor> cache_;
+};
+
+// Each tensor starts at its candidate of most bits per index, the largest of those (the finest LUTs).
+std::vector<int> start_recipe(const CandidateGrid& grid) {
+  std::vector<int> start;
+  for (std::size_t t = 0; t < grid.sizes.size(); ++t) {
+    int best = -1;
+    for (int c = 0; c < static_cast<int>(grid.choices.size()); ++c) {
+      if (!grid.sizes[t][c]) continue;
+      const auto key = [&](int i) { return std::pair{grid.choices[i].n_bits, *grid.sizes[t][i]}; };
+      if (best < 0 || key(c) > key(best)) best = c;
+    }
+    start.push_back(best);
+  }
+  return start;
+}
+
+std::string format_snr(double damage) {
+  return damage == 0 ? std::string("inf") : format_decimal(-10 * std::log10(damage), 2);
+}
+
+std::string bits_per_weight(int64_t bits, int64_t weights) {
+  return format_decimal(static_cast<double>(bits) / static_cast<double>(weights), 3);
+}
+
+void write_recipe(const SearchCommandOptions& options, const ModelConfig& config,
+                  const std::vector<PlannedTensor>& planned, const CandidateGrid& grid, const SearchResult& result) {
+  ModelConfig recipe;
+  recipe.global = std::nullopt;
+  recipe.min_elements = config.min_elements;
+  recipe.source = options.recipe.string();
+  for (std::size_t t = 0; t < planned.size(); ++t) {
+    recipe.rules.push_back(make_tensor_rule(regex_escape(planned[t].name), grid.specs[t][result.choice[t]]));
+  }
+  OutputFile out(options.recipe, /*force=*/true);
+  out.write(model_config_to_json(recipe).dump(1) + "\n");
+  out.commit();
+}
+
+void print_summary(const SearchCommandOptions& options, const std::vector<PlannedTensor>& planned,
+                   const CandidateGrid& grid, const SearchResult& result, double seconds) {
+  Table table({{"tensor"}, {"candidate"}, {"bits/weight", Table::Align::right}});
+  for (std::size_t t = 0; t < planned.size(); ++t) {
+    const int c = result.choice[t];
+    table.add_row({planned[t].name, grid.choices[c].label, bits_per_weight(*grid.sizes[t][c], grid.numel[t])});
+  }
+  table.print(std::cout);
+  std::optional<SearchStep> best_uniform;
+  for (const SearchStep& step : result.steps) {
+    if (step.phase == "uniform" && (!best_uniform || step.damage < best_uniform->damage)) best_uniform = step;
+  }
+  std::cout << "recipe: " << bits_per_weight(result.size_bits, grid.weights) << " bits/weight (target "
+            << format_decimal(options.target_bits, 3) << "), output SNR " << format_snr(result.damage)
+            << " dB measured on the search inputs (found by " << result.found_by << ")\n";
+  if (best_uniform) {
+    std::cout << "best uniform recipe within the budget: " << grid.choices[best_uniform->choice.front()].label
+              << " at " << bits_per_weight(best_uniform->size_bits, grid.weights) << " bits/weight, output SNR "
+              << format_snr(best_uniform->damage) << " dB\n";
+  } else {
+    std::cout << "no uniform recipe fits the budget\n";
+  }
+  std::cout << result.evaluations << " recipes run in onnxruntime in " << format_decimal(seconds, 1) << " s; wrote "
+            << options.recipe.string() << " (apply: palettize compress " << options.run.model.string()
+            << " OUT.onnx --config " << options.recipe.string() << ")\n";
+}
+
+int run_search(const SearchCommandOptions& options) {
+  check(is_onnx_path(options.run.model), options.run.model.string(),
+        ": search runs models in onnxruntime and needs an .onnx model");
+  check(std::isfinite(options.target_bits) && options.target_bits > 0, "--target-bits must be a positive number, got ",
+        options.target_bits);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<CandidateChoice> choices = parse_candidate_choices(options.candidates);
+  const ModelConfig config = tools::config_from_options(options.run.config);
+  const std::string bytes = read_bytes(options.run.model);
+  const OnnxModel model = OnnxModel::from_bytes(std::as_bytes(std::span(bytes)), options.run.model.string());
+  const std::vector<PlannedTensor> planned = planned_tensors(model, config, options.run.strict);
+  const CandidateGrid grid = candidate_grid(model, planned, std::move(choices));
+  for (std::size_t t = 0; t < planned.size(); ++t) {
+    bool any = false;
+    for (const auto& size : grid.sizes[t]) any = any || size.has_value();
+    check(any, "tensor '", planned[t].name, "' ", shape_to_string(model.find(planned[t].key)->view.shape),
+          ": none of the candidates ", options.candidates, " fits its shape");
+  }
+
+  RecipeRunner runner(options, model, bytes, planned, grid);
+  SearchProblem problem;
+  problem.sizes = grid.sizes;
+  problem.budget_bits = static_cast<int64_t>(std::floor(options.target_bits * static_cast<double>(grid.weights)));
+  problem.start = start_recipe(grid);
+  int runs = 0;
+  problem.measure = [&](const std::vector<int>& choice) {
+    const double damage = runner.damage(choice);
+    if (!options.run.quiet && ++runs % 10 == 0) std::cerr << "[" << runs << " runs]\n";  // between steps
+    return damage;
+  };
+  SearchOptions search_options;
+  search_options.moves_per_tensor = options.moves;
+  if (!options.run.quiet) {
+    search_options.progress = [&](const SearchStep& step) {
+      std::cerr << "[" << step.evaluations << " runs] " << step.phase << ": "
+                << bits_per_weight(step.size_bits, grid.weights) << " bits/weight, output SNR "
+                << format_snr(step.damage) << " dB\n";
+    };
+  }
+  const SearchResult result = measured_search(problem, search_options);
+  write_recipe(options, config, planned, grid, result);
+  print_summary(options, planned, grid, result,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return kExitOk;
+}
+
+}  // namespace
+
+Command add_search_command(CLI::App& parent) {
+  auto options = std::make_shared<SearchCommandOptions>();
+  CLI::App* app = parent.add_subcommand(
+      "search",
+      "Mixed precision by measurement: find a recipe (a candidate per tensor) for an average bits per weight "
+      "whose output SNR, run in onnxruntime, is highest; writes it as a model config for compress --config");
+  app->add_option("MODEL", options->run.model, ".onnx model")->required();
+  app->add_option("RECIPE", options->recipe, "the model config (JSON) to write")->required();
+  app->add_option("--target-bits", options->target_bits, "average bits per weight over the planned tensors")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  add_config_options(*app, options->run.config,
+                     {"model config: which tensors to plan and their base granularity",
+                      "global spec preset (base granularity)", "global spec as JSON (base granularity)"});
+  app->add_option("--candidates", options->candidates,
+                  "candidates, comma-separated: N (n_bits at the config's granularity), N@tensor (one LUT per "
+                  "tensor), N@gK (a LUT per K channels)")
+      ->capture_default_str();
+  app->add_option("--moves", options->moves, "smaller candidates of each tensor tried per descent step")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  add_measure_options(*app, options->run);
+  return Command{app, [options] { return run_search(*options); }};
+}
+
+}  // namespace palettize::cli

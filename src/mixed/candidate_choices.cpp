@@ -1,0 +1,72 @@
+// Candidate lists with granularities: "4,6,8,6@tensor,4@g32".
+#include <algorithm>
+#include <charconv>
+
+#include "palettize/error.hpp"
+#include "palettize/measured_search.hpp"
+#include "palettize/mixed_precision.hpp"
+
+namespace palettize {
+namespace {
+
+int parse_positive(std::string_view digits, std::string_view item, std::string_view text) {
+  int value = 0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  check(error == std::errc{} && end == digits.data() + digits.size() && !digits.empty() && value >= 1,
+        "candidates: '", item, "' in '", text,
+        "' is not a candidate (expected N, N@tensor or N@gK, e.g. 4,6,8,6@tensor,4@g32)");
+  return value;
+}
+
+CandidateChoice parse_choice(std::string_view item, std::string_view text) {
+  CandidateChoice choice;
+  const std::size_t at = item.find('@');
+  choice.n_bits = parse_positive(item.substr(0, at), item, text);
+  const int bits[] = {choice.n_bits};
+  check_candidate_bits(bits);
+  choice.label = candidate_label(choice.n_bits);
+  if (at == std::string_view::npos) return choice;
+  const std::string_view granularity = item.substr(at + 1);
+  if (granularity == "tensor") {
+    choice.granularity = PerTensorGranularity{};
+  } else {
+    check(granularity.size() > 1 && granularity[0] == 'g', "candidates: '", item, "' in '", text,
+          "': after @ comes 'tensor' or gK (a LUT per K channels), e.g. 6@tensor, 4@g32");
+    PerGroupedChannelGranularity grouped;
+    grouped.group_size = parse_positive(granularity.substr(1), item, text);
+    choice.granularity = grouped;
+  }
+  choice.label += "@" + std::string(granularity);
+  return choice;
+}
+
+}  // namespace
+
+std::vector<CandidateChoice> parse_candidate_choices(std::string_view text) {
+  std::vector<CandidateChoice> choices;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    CandidateChoice choice = parse_choice(text.substr(start, comma - start), text);
+    check(std::none_of(choices.begin(), choices.end(), [&](const CandidateChoice& c) { return c.label == choice.label; }),
+          "candidates: ", choice.label, " is listed twice in '", text, "'");
+    choices.push_back(std::move(choice));
+    start = comma + 1;
+  }
+  return choices;
+}
+
+PalettizationSpec candidate_spec(const PalettizationSpec& base, const CandidateChoice& choice) {
+  PalettizationSpec spec = base.with_resolved_axis();
+  spec.n_bits = choice.n_bits;
+  if (const auto* grouped = choice.granularity ? std::get_if<PerGroupedChannelGranularity>(&*choice.granularity) : nullptr) {
+    PerGroupedChannelGranularity resolved = *grouped;
+    resolved.axis = base.resolved_axis();
+    spec.granularity = resolved;
+  } else if (choice.granularity) {
+    spec.granularity = *choice.granularity;
+  }
+  return spec;
+}
+
+}  // namespace palettize
