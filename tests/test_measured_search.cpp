@@ -198,6 +198,20 @@ TEST(MeasuredSearch, TakesRecipesWhoseDamageDoesNotAdd) {
   EXPECT_EQ(result.found_by, "search");
 }
 
+// The move of best ratio (tensor 0 down to 2 bits: damage 4 for 8 bits saved) meets the budget, but so does
+// a smaller step of less damage (tensor 1: 2.5 for 4 bits); the last step takes the least damage.
+TEST(MeasuredSearch, LastStepTakesTheLeastDamageThatMeetsTheBudget) {
+  SearchProblem problem;
+  problem.sizes = {{10, 9, 2}, {10, 6}};
+  problem.budget_bits = 16;
+  const std::map<std::vector<int>, double> damage{{{0, 0}, 0.0}, {{1, 0}, 1.0}, {{2, 0}, 4.0},
+                                                  {{0, 1}, 2.5}, {{1, 1}, 3.5}, {{2, 1}, 6.0}};
+  problem.measure = [&](const std::vector<int>& recipe) { return damage.at(recipe); };
+  const SearchResult result = measured_search(problem);
+  EXPECT_EQ(result.choice, (std::vector<int>{0, 1}));
+  EXPECT_EQ(result.damage, 2.5);
+}
+
 TEST(MeasuredSearch, KeepsTheBestUniformRecipeWhenTheSearchDoesWorse) {
   SearchProblem problem;
   problem.sizes = {{8, 4}, {8, 4}};

@@ -73,7 +73,8 @@ struct SearchResult {
 //  2. descend: while over budget, apply the move (one tensor to one of its next smaller candidates) with the
 //     least measured damage increase per bit saved. Moves are measured lazily: a move's last measured ratio
 //     stands until it is the best, then it is measured again in the current recipe, and taken only if still
-//     the best (the usual lazy greedy; a ratio can only be stale, never invented);
+//     the best (the usual lazy greedy; a ratio can only be stale, never invented). When the best move meets
+//     the budget, every move that does is measured, and the one of least damage is the last step;
 //  3. fill: spend the bits left by the last move on the single upgrade that lowers the measured damage
 //     most, until none does;
 //  4. measure every uniform recipe (one candidate index for all tensors) that fits, and keep the best

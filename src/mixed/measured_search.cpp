@@ -138,7 +138,7 @@ class Search {
         remeasure(*best);
         continue;
       }
-      const Move taken = *best;
+      const Move taken = size_ - best->saved_bits <= problem_.budget_bits ? best_finishing_move() : *best;
       choice_[taken.tensor] = taken.candidate;
       size_ -= taken.saved_bits;
       damage_ = measure(choice_);  // measured with the move: read back, not run again
@@ -148,6 +148,18 @@ class Search {
       record("descend");
       return;
     }
+  }
+
+  // The last step: of all moves that meet the budget, the one that measures best. Per bit saved, a large
+  // step can look cheap and overshoot the budget by far more than needed.
+  Move best_finishing_move() {
+    const Move* best = nullptr;
+    for (Move& move : moves_) {
+      if (size_ - move.saved_bits > problem_.budget_bits) continue;
+      if (move.measured_at != version_) remeasure(move);
+      if (!best || move.damage_increase < best->damage_increase) best = &move;
+    }
+    return *best;
   }
 
   // The single upgrade within the bits left that lowers the damage most; false when none lowers it.
