@@ -253,8 +253,12 @@ TEST_F(Sensitivity, SearchFindsTheMeasuredBestRecipeAndWritesItAsAConfig) {
   ASSERT_EQ(compress.exit_code, 0) << describe(compress);
   EXPECT_LE(compress.json()["total"]["bits_per_weight"].get<double>(), 8.2);
 
+  const RunResult exists = run_palettize({"search", model_.string(), recipe.string(), "--target-bits", "8.2",
+                                          "--spec", kSpec, "--input", "x=8,256", "--quiet"});
+  EXPECT_EQ(exists.exit_code, 2);
+  EXPECT_NE(exists.err.find("exists; give --force to overwrite it"), std::string::npos) << exists.err;
   const RunResult tight = run_palettize({"search", model_.string(), recipe.string(), "--target-bits", "1", "--spec",
-                                         kSpec, "--candidates", "2,4", "--input", "x=8,256", "--quiet"});
+                                         kSpec, "--candidates", "2,4", "--input", "x=8,256", "--quiet", "--force"});
   EXPECT_EQ(tight.exit_code, 2);
   EXPECT_NE(tight.err.find("over the budget"), std::string::npos) << tight.err;
 }

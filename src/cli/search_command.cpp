@@ -27,6 +27,7 @@ struct SearchCommandOptions {
   double target_bits = 0;
   std::string candidates = "2,3,4,6,8,4@tensor,6@tensor,8@tensor";
   int moves = 3;
+  bool force = false;
 };
 
 // The candidates each tensor can take: sizes, and the spec of every candidate that fits its shape.
@@ -172,6 +173,11 @@ int run_search(const SearchCommandOptions& options) {
         ": search runs models in onnxruntime and needs an .onnx model");
   check(std::isfinite(options.target_bits) && options.target_bits > 0, "--target-bits must be a positive number, got ",
         options.target_bits);
+  // Checked before minutes of measurements, not after.
+  check(options.force || !std::filesystem::exists(options.recipe), options.recipe.string(),
+        " exists; give --force to overwrite it");
+  check(!std::filesystem::exists(options.recipe) || !std::filesystem::equivalent(options.recipe, options.run.model),
+        options.recipe.string(), " is the input model");
   const auto start = std::chrono::steady_clock::now();
   std::vector<CandidateChoice> choices = parse_candidate_choices(options.candidates);
   const ModelConfig config = tools::config_from_options(options.run.config);
@@ -236,6 +242,7 @@ Command add_search_command(CLI::App& parent) {
   app->add_option("--moves", options->moves, "smaller candidates of each tensor tried per descent step")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app->add_flag("--force", options->force, "overwrite an existing RECIPE");
   add_measure_options(*app, options->run);
   return Command{app, [options] { return run_search(*options); }};
 }
