@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -17,7 +18,7 @@ namespace {
 using testing::error_message;
 
 TEST(CandidateChoices, ParsesBitsAndGranularities) {
-  const std::vector<CandidateChoice> choices = parse_candidate_choices("4,6@tensor,4@g32,8");
+  const std::vector<CandidateChoice> choices = parse_candidate_choices("4,6@tensor,4@g032,8");
   ASSERT_EQ(choices.size(), 4u);
   EXPECT_EQ(choices[0].label, "n4");
   EXPECT_FALSE(choices[0].granularity.has_value());
@@ -38,6 +39,8 @@ TEST(CandidateChoices, ClearErrors) {
   EXPECT_NE(error_message([] { parse_candidate_choices("4@tensor,6,4@tensor"); }).find("n4@tensor is listed twice"),
             std::string::npos);
   EXPECT_NE(error_message([] { parse_candidate_choices("4,4@gx"); }).find("'4@gx'"), std::string::npos);
+  EXPECT_NE(error_message([] { parse_candidate_choices("6@g32,6@g032"); }).find("n6@g32 is listed twice"),
+            std::string::npos);
 }
 
 TEST(CandidateChoices, SpecKeepsTheBaseExceptBitsAndGranularity) {
@@ -210,6 +213,24 @@ TEST(MeasuredSearch, LastStepTakesTheLeastDamageThatMeetsTheBudget) {
   const SearchResult result = measured_search(problem);
   EXPECT_EQ(result.choice, (std::vector<int>{0, 1}));
   EXPECT_EQ(result.damage, 2.5);
+}
+
+// Only the next `moves_per_tensor` smaller candidates of a tensor are tried; equal damages go to the lower
+// tensor, then the lower candidate index.
+TEST(MeasuredSearch, TriesTheNextFewSmallerCandidatesAndBreaksTiesByTensorThenCandidate) {
+  SearchProblem problem;
+  problem.sizes = {{10, 9, 8, 7, 6}, {10, 6}};
+  problem.budget_bits = 19;
+  std::vector<std::vector<int>> measured;
+  problem.measure = [&](const std::vector<int>& recipe) {
+    measured.push_back(recipe);
+    return recipe == std::vector<int>{0, 0} ? 0.0 : 1.0;
+  };
+  const SearchResult result = measured_search(problem);
+  EXPECT_EQ(result.choice, (std::vector<int>{1, 0}));
+  EXPECT_EQ(result.found_by, "search");
+  EXPECT_EQ(std::count(measured.begin(), measured.end(), std::vector<int>{4, 0}), 0);  // the 4th smaller
+  EXPECT_EQ(std::count(measured.begin(), measured.end(), std::vector<int>{3, 0}), 1);
 }
 
 TEST(MeasuredSearch, KeepsTheBestUniformRecipeWhenTheSearchDoesWorse) {

@@ -56,14 +56,14 @@ struct SearchStep {
 
 struct SearchOptions {
   int moves_per_tensor = 3;  // descent: the next this-many smaller candidates of each tensor are tried
-  std::function<void(const SearchStep&)> progress;  // called after every accepted step
+  std::function<void(const SearchStep&)> progress;  // called after every step taken and uniform recipe measured
 };
 
 struct SearchResult {
   std::vector<int> choice;
   int64_t size_bits = 0;  // <= budget_bits
   double damage = 0;      // measured
-  std::string found_by;   // the phase of the winning recipe
+  std::string found_by;   // "search" (start, descent and fill) or "uniform"
   int evaluations = 0;    // distinct recipes measured
   std::vector<SearchStep> steps;
 };

@@ -85,7 +85,7 @@ std::vector<PlannedTensor> planned_tensors(const OnnxModel& model, const ModelCo
   std::set<std::string> seen;
   for (const OnnxTensor& tensor : model.palettizable_tensors()) {
     check(seen.insert(tensor.name).second, "tensor name '", tensor.name,
-          "' is used in several graphs; an importance table needs unique names");
+          "' is used in several graphs; sensitivity tables and search recipes name tensors, so names must be unique");
     const tools::TensorPlan plan = tools::plan_tensor(config, tensor.name, tensor.view.dtype, tensor.view.shape, strict);
     if (plan.misfit) warn(tools::misfit_warning(plan));
     if (!plan.entry) continue;

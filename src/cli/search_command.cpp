@@ -84,14 +84,13 @@ class RecipeRunner {
   }
 
  private:
+  // Kept for the whole run: a search returns to the same candidates again and again.
   const PalettizedTensor& palettized(std::size_t t, int c) {
-    auto [found, inserted] = cache_.try_emplace({t, c});
-    if (inserted) {
-      PalettizeOptions palettize_options;
-      palettize_options.threads = measure_threads(options_.run);
-      found->second = palettize(model_.find(planned_[t].key)->view, *grid_.specs[t][c], palettize_options);
-    }
-    return found->second;
+    if (const auto found = cache_.find({t, c}); found != cache_.end()) return found->second;
+    PalettizeOptions palettize_options;
+    palettize_options.threads = measure_threads(options_.run);
+    PalettizedTensor result = palettize(model_.find(planned_[t].key)->view, *grid_.specs[t][c], palettize_options);
+    return cache_.emplace(std::pair{t, c}, std::move(result)).first->second;
   }
 
   const SearchCommandOptions& options_;
@@ -119,12 +118,24 @@ std::vector<int> start_recipe(const CandidateGrid& grid) {
   return start;
 }
 
-std::string format_snr(double damage) {
-  return damage == 0 ? std::string("inf") : format_decimal(-10 * std::log10(damage), 2);
-}
-
 std::string bits_per_weight(int64_t bits, int64_t weights) {
   return format_decimal(static_cast<double>(bits) / static_cast<double>(weights), 3);
+}
+
+// Before onnxruntime starts: the smallest candidates must fit.
+void check_budget_reachable(const CandidateGrid& grid, int64_t budget_bits, double target_bits) {
+  int64_t smallest = 0;
+  for (const auto& sizes : grid.sizes) {
+    int64_t least = INT64_MAX;
+    for (const auto& size : sizes) least = size ? std::min(least, *size) : least;
+    smallest += least;
+  }
+  check(smallest <= budget_bits, "--target-bits ", target_bits, " is below what the smallest candidates take: ",
+        bits_per_weight(smallest, grid.weights), " bits/weight");
+}
+
+std::string format_snr(double damage) {
+  return damage == 0 ? std::string("inf") : format_decimal(-10 * std::log10(damage), 2);
 }
 
 void write_recipe(const SearchCommandOptions& options, const ModelConfig& config,
@@ -171,8 +182,8 @@ void print_summary(const SearchCommandOptions& options, const std::vector<Planne
 int run_search(const SearchCommandOptions& options) {
   check(is_onnx_path(options.run.model), options.run.model.string(),
         ": search runs models in onnxruntime and needs an .onnx model");
-  check(std::isfinite(options.target_bits) && options.target_bits > 0, "--target-bits must be a positive number, got ",
-        options.target_bits);
+  check(std::isfinite(options.target_bits) && options.target_bits > 0 && options.target_bits <= 64,
+        "--target-bits must be a number in (0, 64], got ", options.target_bits);
   // Checked before minutes of measurements, not after.
   check(options.force || !std::filesystem::exists(options.recipe), options.recipe.string(),
         " exists; give --force to overwrite it");
@@ -192,10 +203,11 @@ int run_search(const SearchCommandOptions& options) {
           ": none of the candidates ", options.candidates, " fits its shape");
   }
 
-  RecipeRunner runner(options, model, bytes, planned, grid);
   SearchProblem problem;
   problem.sizes = grid.sizes;
   problem.budget_bits = static_cast<int64_t>(std::floor(options.target_bits * static_cast<double>(grid.weights)));
+  check_budget_reachable(grid, problem.budget_bits, options.target_bits);
+  RecipeRunner runner(options, model, bytes, planned, grid);
   problem.start = start_recipe(grid);
   int runs = 0;
   problem.measure = [&](const std::vector<int>& choice) {

@@ -36,7 +36,10 @@ CandidateChoice parse_choice(std::string_view item, std::string_view text) {
     grouped.group_size = parse_positive(granularity.substr(1), item, text);
     choice.granularity = grouped;
   }
-  choice.label += "@" + std::string(granularity);
+  // From the parsed value, so that 6@g032 and 6@g32 are recognised as the same candidate.
+  choice.label += choice.granularity && std::holds_alternative<PerGroupedChannelGranularity>(*choice.granularity)
+                      ? "@g" + std::to_string(std::get<PerGroupedChannelGranularity>(*choice.granularity).group_size)
+                      : "@tensor";
   return choice;
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <tuple>
 
 #include "palettize/error.hpp"
 
@@ -144,7 +145,7 @@ class Search {
       damage_ = measure(choice_);  // measured with the move: read back, not run again
       ++version_;
       std::erase_if(moves_, [&](const Move& m) { return m.tensor == taken.tensor; });
-      add_moves(taken.tensor);
+      if (size_ > problem_.budget_bits) add_moves(taken.tensor);  // else the descent is over
       record("descend");
       return;
     }
@@ -157,7 +158,10 @@ class Search {
     for (Move& move : moves_) {
       if (size_ - move.saved_bits > problem_.budget_bits) continue;
       if (move.measured_at != version_) remeasure(move);
-      if (!best || move.damage_increase < best->damage_increase) best = &move;
+      if (!best || std::tuple(move.damage_increase, move.tensor, move.candidate) <
+                       std::tuple(best->damage_increase, best->tensor, best->candidate)) {
+        best = &move;
+      }
     }
     return *best;
   }
