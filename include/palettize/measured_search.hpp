@@ -46,6 +46,10 @@ struct SearchProblem {
   std::function<double(const std::vector<int>&)> measure;
 };
 
+// The bits of the recipe of every tensor's smallest candidate: the least any budget must allow. Error naming
+// the tensor index when a tensor has no candidate, or a size is negative.
+int64_t smallest_recipe_bits(const std::vector<std::vector<std::optional<int64_t>>>& sizes);
+
 struct SearchStep {
   std::string phase;  // "start", "descend", "fill", "uniform"
   std::vector<int> choice;

@@ -124,12 +124,7 @@ std::string bits_per_weight(int64_t bits, int64_t weights) {
 
 // Before onnxruntime starts: the smallest candidates must fit.
 void check_budget_reachable(const CandidateGrid& grid, int64_t budget_bits, double target_bits) {
-  int64_t smallest = 0;
-  for (const auto& sizes : grid.sizes) {
-    int64_t least = INT64_MAX;
-    for (const auto& size : sizes) least = size ? std::min(least, *size) : least;
-    smallest += least;
-  }
+  const int64_t smallest = smallest_recipe_bits(grid.sizes);
   check(smallest <= budget_bits, "--target-bits ", target_bits, " is below what the smallest candidates take: ",
         bits_per_weight(smallest, grid.weights), " bits/weight");
 }

@@ -45,17 +45,7 @@ class Search {
   void validate() const {
     check(!problem_.sizes.empty(), "the search has no tensor");
     check(static_cast<bool>(problem_.measure), "the search has no measurement");
-    int64_t smallest = 0;
-    for (int t = 0; t < tensors(); ++t) {
-      std::optional<int64_t> least;
-      for (const std::optional<int64_t>& size : problem_.sizes[t]) {
-        if (!size) continue;
-        check(*size >= 0, "candidate sizes must be >= 0, got ", *size, " bits for tensor ", t);
-        least = least ? std::min(*least, *size) : *size;
-      }
-      check(least.has_value(), "tensor ", t, " has no candidate that fits its shape");
-      smallest += *least;
-    }
+    const int64_t smallest = smallest_recipe_bits(problem_.sizes);
     check(problem_.start.empty() || problem_.start.size() == problem_.sizes.size(), "the start recipe has ",
           problem_.start.size(), " candidates for ", problem_.sizes.size(), " tensors");
     for (std::size_t t = 0; t < problem_.start.size(); ++t) {
@@ -225,6 +215,21 @@ class Search {
 };
 
 }  // namespace
+
+int64_t smallest_recipe_bits(const std::vector<std::vector<std::optional<int64_t>>>& sizes) {
+  int64_t smallest = 0;
+  for (std::size_t t = 0; t < sizes.size(); ++t) {
+    std::optional<int64_t> least;
+    for (const std::optional<int64_t>& size : sizes[t]) {
+      if (!size) continue;
+      check(*size >= 0, "candidate sizes must be >= 0, got ", *size, " bits for tensor ", t);
+      least = least ? std::min(*least, *size) : *size;
+    }
+    check(least.has_value(), "tensor ", t, " has no candidate that fits its shape");
+    smallest += *least;
+  }
+  return smallest;
+}
 
 SearchResult measured_search(const SearchProblem& problem, const SearchOptions& options) {
   check(options.moves_per_tensor >= 1, "moves_per_tensor must be >= 1, got ", options.moves_per_tensor);
