@@ -29,11 +29,32 @@ TEST(CandidateChoices, ParsesBitsAndGranularities) {
   EXPECT_EQ(choices[2].label, "n4@g32");
   EXPECT_EQ(std::get<PerGroupedChannelGranularity>(*choices[2].granularity).group_size, 32);
   EXPECT_EQ(choices[3].label, "n8");
+  for (const CandidateChoice& choice : choices) EXPECT_FALSE(choice.per_channel_scale) << choice.label;
+}
+
+TEST(CandidateChoices, ScaleSuffixTurnsPerChannelScalesOn) {
+  const std::vector<CandidateChoice> choices = parse_candidate_choices("6@tensor,6@tensor+scale,4+scale,4@g032+scale");
+  ASSERT_EQ(choices.size(), 4u);
+  EXPECT_EQ(choices[1].label, "n6@tensor+scale");
+  EXPECT_TRUE(choices[1].per_channel_scale);
+  EXPECT_TRUE(std::holds_alternative<PerTensorGranularity>(*choices[1].granularity));
+  EXPECT_EQ(choices[2].label, "n4+scale");
+  EXPECT_EQ(choices[2].n_bits, 4);
+  EXPECT_FALSE(choices[2].granularity.has_value());
+  EXPECT_EQ(choices[3].label, "n4@g32+scale");
+  const PalettizationSpec base = parse_spec_json(R"({"n_bits": 4})");
+  EXPECT_FALSE(candidate_spec(base, choices[0]).enable_per_channel_scale);
+  EXPECT_TRUE(candidate_spec(base, choices[1]).enable_per_channel_scale);
+  EXPECT_EQ(candidate_spec(base, choices[1]).n_bits, 6);
+  // A choice without the suffix keeps the config's scales (see SpecKeepsTheBaseExceptBitsAndGranularity).
+  EXPECT_NE(error_message([] { parse_candidate_choices("6+scale,6+scale"); }).find("n6+scale is listed twice"),
+            std::string::npos);
 }
 
 TEST(CandidateChoices, ClearErrors) {
   EXPECT_NE(error_message([] { parse_candidate_choices("5"); }).find("not one of 1, 2, 3, 4, 6, 8"), std::string::npos);
-  for (const char* bad : {"", "4,", "x", "4@", "4@g", "4@g0", "4@gx", "4@row", "@tensor", "4@tensor@g2"}) {
+  for (const char* bad : {"", "4,", "x", "4@", "4@g", "4@g0", "4@gx", "4@row", "@tensor", "4@tensor@g2", "+scale",
+                          "4+scale+scale", "4@tensor+scales", "4+Scale", "4@+scale"}) {
     EXPECT_THROW(parse_candidate_choices(bad), Error) << bad;
   }
   EXPECT_NE(error_message([] { parse_candidate_choices("4@tensor,6,4@tensor"); }).find("n4@tensor is listed twice"),

@@ -18,19 +18,23 @@
 
 namespace palettize {
 
-// One candidate of a search: n_bits, and optionally a granularity replacing the config's.
+// One candidate of a search: n_bits, and optionally a granularity replacing the config's and per-channel
+// scales turned on.
 struct CandidateChoice {
   int n_bits = 4;
   std::optional<PalettizationGranularity> granularity;  // unset: the config's granularity
-  std::string label;                                    // "n6", "n6@tensor", "n4@g32"
+  bool per_channel_scale = false;                       // true: scales on; false: as the config says
+  std::string label;                                    // "n6", "n6@tensor", "n4@g32", "n6@tensor+scale"
 };
 
-// Parses "4,6,8,6@tensor,4@g32": N from {1, 2, 3, 4, 6, 8}, "@tensor" for one LUT per tensor, "@gK" for a
-// LUT per group of K channels. Error naming the bad item, or a candidate listed twice.
+// Parses "4,6,8,6@tensor,4@g32,6@tensor+scale": N from {1, 2, 3, 4, 6, 8}, "@tensor" for one LUT per
+// tensor, "@gK" for a LUT per group of K channels, a "+scale" suffix for per-channel scales (a LUT shared by
+// rows of different ranges fits each row better once it is divided by its max |w|, for 16 bits per row).
+// Error naming the bad item, or a candidate listed twice.
 std::vector<CandidateChoice> parse_candidate_choices(std::string_view text);
 
-// `base` (a tensor's spec from the config) with the choice's n_bits and granularity. A grouped choice
-// keeps the base's grouped axis (axis 0 when the base is per-tensor).
+// `base` (a tensor's spec from the config) with the choice's n_bits, granularity and scales. A grouped
+// choice keeps the base's grouped axis (axis 0 when the base is per-tensor).
 PalettizationSpec candidate_spec(const PalettizationSpec& base, const CandidateChoice& choice);
 
 // The search problem: per tensor, the size in bits of each candidate (std::nullopt: the candidate does not

@@ -244,7 +244,8 @@ Command add_search_command(CLI::App& parent) {
                       "global spec preset (base granularity)", "global spec as JSON (base granularity)"});
   app->add_option("--candidates", options->candidates,
                   "candidates, comma-separated: N (n_bits at the config's granularity), N@tensor (one LUT per "
-                  "tensor), N@gK (a LUT per K channels)")
+                  "tensor), N@gK (a LUT per K channels); +scale after any of them turns per-channel scales on "
+                  "(6@tensor+scale)")
       ->capture_default_str();
   app->add_option("--moves", options->moves, "smaller candidates of each tensor tried per descent step")
       ->check(CLI::PositiveNumber)

@@ -1,4 +1,4 @@
-// Candidate lists with granularities: "4,6,8,6@tensor,4@g32".
+// Candidate lists with granularities and scales: "4,6,8,6@tensor,4@g32,6@tensor+scale".
 #include <algorithm>
 #include <charconv>
 
@@ -14,19 +14,22 @@ int parse_positive(std::string_view digits, std::string_view item, std::string_v
   const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
   check(error == std::errc{} && end == digits.data() + digits.size() && !digits.empty() && value >= 1,
         "candidates: '", item, "' in '", text,
-        "' is not a candidate (expected N, N@tensor or N@gK, e.g. 4,6,8,6@tensor,4@g32)");
+        "' is not a candidate (expected N, N@tensor or N@gK, each optionally +scale, e.g. 4,6,8,6@tensor,4@g32,"
+        "6@tensor+scale)");
   return value;
 }
 
-CandidateChoice parse_choice(std::string_view item, std::string_view text) {
-  CandidateChoice choice;
-  const std::size_t at = item.find('@');
-  choice.n_bits = parse_positive(item.substr(0, at), item, text);
+// "N", "N@tensor" or "N@gK" (`label`, the item without its +scale suffix) into choice.n_bits, granularity
+// and label.
+void parse_bits_and_granularity(std::string_view label, std::string_view item, std::string_view text,
+                                CandidateChoice& choice) {
+  const std::size_t at = label.find('@');
+  choice.n_bits = parse_positive(label.substr(0, at), item, text);
   const int bits[] = {choice.n_bits};
   check_candidate_bits(bits);
   choice.label = candidate_label(choice.n_bits);
-  if (at == std::string_view::npos) return choice;
-  const std::string_view granularity = item.substr(at + 1);
+  if (at == std::string_view::npos) return;
+  const std::string_view granularity = label.substr(at + 1);
   if (granularity == "tensor") {
     choice.granularity = PerTensorGranularity{};
   } else {
@@ -40,6 +43,16 @@ CandidateChoice parse_choice(std::string_view item, std::string_view text) {
   choice.label += choice.granularity && std::holds_alternative<PerGroupedChannelGranularity>(*choice.granularity)
                       ? "@g" + std::to_string(std::get<PerGroupedChannelGranularity>(*choice.granularity).group_size)
                       : "@tensor";
+}
+
+constexpr std::string_view kScaleSuffix = "+scale";
+
+CandidateChoice parse_choice(std::string_view item, std::string_view text) {
+  CandidateChoice choice;
+  choice.per_channel_scale = item.ends_with(kScaleSuffix);
+  parse_bits_and_granularity(item.substr(0, item.size() - (choice.per_channel_scale ? kScaleSuffix.size() : 0)),
+                             item, text, choice);
+  if (choice.per_channel_scale) choice.label += kScaleSuffix;
   return choice;
 }
 
@@ -69,6 +82,7 @@ PalettizationSpec candidate_spec(const PalettizationSpec& base, const CandidateC
   } else if (choice.granularity) {
     spec.granularity = *choice.granularity;
   }
+  if (choice.per_channel_scale) spec.enable_per_channel_scale = true;
   return spec;
 }
 
