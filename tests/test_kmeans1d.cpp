@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <limits>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -269,6 +270,102 @@ RC_GTEST_PROP(Kmeans1dProperty, OptimalCostsMatchRunsPerClusterCount, ()) {
     RC_ASSERT(std::fabs(costs[k - 1] - sse) <= tolerance(sse, total));
     if (static_cast<std::size_t>(k) >= b.values.size()) RC_ASSERT(costs[k - 1] == 0.0);
   }
+}
+
+// The leftmost-split optimum of the full DP, every row solved.
+std::vector<uint32_t> full_dp_bounds(const RangeCost& cost, std::size_t k) {
+  SplitTable table(k, cost.size());
+  run_dp(cost, k, &table, DpOptions{});
+  return backtrack(table, cost.size(), k);
+}
+
+// The Lagrangian narrowing may give up (ties), but when it does not, the DP on the positions it keeps returns
+// the full DP's partition, boundary for boundary: small integers make exact ties between partitions common.
+// Up to 300 distinct values: small integers with equal weights (ties everywhere), or an integer grid with
+// random integer weights, or fp16-like heavy tails.
+rc::Gen<RandomBlock> larger_block() {
+  return rc::gen::exec([] {
+    const int shape = *rc::gen::inRange(0, 3);
+    const int n = *rc::gen::inRange(3, 300);
+    std::vector<double> x, w;
+    for (int e = 0; e < n; ++e) {
+      if (shape == 2) {
+        x.push_back(std::ldexp(static_cast<double>(*rc::gen::inRange(-2047, 2048)), -14));
+      } else {
+        x.push_back(*rc::gen::inRange(-60, 61));
+      }
+      w.push_back(shape == 1 ? *rc::gen::inRange(0, 5) : 1.0);
+    }
+    const Points p = merge_points(x, w);
+    return RandomBlock{p.values, p.weights};
+  });
+}
+
+RC_GTEST_PROP(Kmeans1dProperty, DpOnLagrangianCandidatesEqualsTheFullDp, ()) {
+  const RandomBlock b = *rc::gen::oneOf(random_block(), larger_block());
+  if (b.values.size() < 3u) return;  // one cluster, or one per value: nothing to narrow
+  const std::size_t k = *rc::gen::inRange<std::size_t>(2, b.values.size());
+  const RangeCost cost(b.values, b.weights);
+  const std::vector<uint32_t> full = full_dp_bounds(cost, k);
+  const std::optional<std::vector<uint32_t>> positions = boundary_candidates(cost, k);
+  RC_CLASSIFY(positions.has_value(), "narrowed");
+  if (!positions) return;
+  RC_ASSERT(positions->front() == 0u);
+  RC_ASSERT(positions->back() == b.values.size());
+  RC_ASSERT(std::is_sorted(positions->begin(), positions->end()));
+  for (const uint32_t bound : full) RC_ASSERT(std::binary_search(positions->begin(), positions->end(), bound));
+  std::vector<uint32_t> narrowed = full_dp_bounds(cost.restricted_to(*positions), k);
+  for (uint32_t& bound : narrowed) bound = (*positions)[bound];
+  RC_ASSERT(narrowed == full);
+}
+
+TEST(Kmeans1dLagrangian, RestrictedCostsAreTheSameRangeCostsBitForBit) {
+  const std::vector<double> values = {-3, -1.25, 0, 0.5, 2, 7, 7.5, 40}, weights = {1, 0, 2, 3.5, 1, 1, 0.25, 2};
+  const RangeCost cost(values, weights);
+  const std::vector<uint32_t> positions = {0, 2, 3, 6, 8};
+  const RangeCost restricted = cost.restricted_to(positions);
+  ASSERT_EQ(restricted.size(), 4u);
+  for (std::size_t a = 0; a < positions.size(); ++a) {
+    for (std::size_t b = a + 1; b < positions.size(); ++b) {
+      EXPECT_EQ(restricted(a, b), cost(positions[a], positions[b])) << a << ", " << b;
+    }
+  }
+  // The padding past the end repeats the last entry, as the SIMD scan expects.
+  EXPECT_EQ(restricted.weight_prefix()[4 + RangeCost::kPadding], restricted.weight_prefix()[4]);
+}
+
+TEST(Kmeans1dLagrangian, NarrowsLargeBlocksToFewPositionsAndKeepsTheOptimum) {
+  // Heavy-tailed values on a fine grid, counts as weights: the blocks optimal_bounds narrows for k >= 64.
+  std::mt19937 rng(21);
+  std::student_t_distribution<double> t(5.0);
+  for (const std::size_t n : {4096u, 65536u}) {
+    std::map<double, double> counts;
+    for (std::size_t i = 0; i < n; ++i) counts[std::ldexp(std::nearbyint(std::ldexp(0.02 * t(rng), 18)), -18)] += 1;
+    std::vector<double> values, weights;
+    for (const auto& [value, count] : counts) {
+      values.push_back(value);
+      weights.push_back(count);
+    }
+    const RangeCost cost(values, weights);
+    for (const std::size_t k : {16u, 64u, 256u}) {
+      const std::optional<std::vector<uint32_t>> positions = boundary_candidates(cost, k);
+      ASSERT_TRUE(positions.has_value()) << "n = " << n << ", k = " << k;
+      EXPECT_LT(positions->size(), values.size() / 4) << "n = " << n << ", k = " << k;
+      const std::vector<uint32_t> full = full_dp_bounds(cost, k);
+      EXPECT_EQ(optimal_bounds(values, weights, k), full) << "n = " << n << ", k = " << k;
+      std::vector<uint32_t> narrowed = full_dp_bounds(cost.restricted_to(*positions), k);
+      for (uint32_t& bound : narrowed) bound = (*positions)[bound];
+      EXPECT_EQ(narrowed, full) << "n = " << n << ", k = " << k;
+    }
+  }
+}
+
+TEST(Kmeans1dLagrangian, GivesUpWithoutAWrongAnswer) {
+  // Nothing to narrow: one cluster per value, a single cluster, or no spread at all.
+  const std::vector<double> values = {0, 1, 2, 3}, weights(4, 1.0), zero_weights(4, 0.0);
+  EXPECT_FALSE(boundary_candidates(RangeCost(values, weights), 4).has_value());
+  EXPECT_FALSE(boundary_candidates(RangeCost(values, weights), 1).has_value());
+  EXPECT_FALSE(boundary_candidates(RangeCost(values, zero_weights), 2).has_value());
 }
 
 // ----- row minima ------------------------------------------------------------------------------------------

@@ -43,6 +43,20 @@ RangeCost::RangeCost(std::span<const double> values, std::span<const double> wei
   }
 }
 
+RangeCost RangeCost::restricted_to(std::span<const uint32_t> positions) const {
+  RangeCost restricted;
+  restricted.n_values_ = positions.size() - 1;
+  const std::size_t entries = positions.size() + kPadding;
+  for (auto* prefix : {&restricted.weight_, &restricted.first_, &restricted.second_}) prefix->reserve(entries);
+  for (std::size_t t = 0; t < entries; ++t) {
+    const uint32_t at = positions[std::min(t, positions.size() - 1)];
+    restricted.weight_.push_back(weight_[at]);
+    restricted.first_.push_back(first_[at]);
+    restricted.second_.push_back(second_[at]);
+  }
+  return restricted;
+}
+
 namespace {
 
 void solve_layer_smawk(const RangeCost& cost, std::size_t c, std::size_t row_begin, std::size_t row_end,

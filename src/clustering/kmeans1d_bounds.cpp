@@ -7,8 +7,12 @@
 // boundary b_h of the optimum. The prefix [0, b_h) in h clusters and the suffix [b_h, U) in k-h clusters
 // are then solved the same way. Each level of the recursion covers about half the layer x value cells of
 // the one above, so the total work is about twice one DP, and the memory is O(U) whatever k.
+//
+// With many clusters, both are preceded by the Lagrangian narrowing (kmeans1d_lagrangian.cpp): when it
+// succeeds, the DP runs only on the few positions that can be boundaries.
 #include <algorithm>
 #include <numeric>
+#include <optional>
 #include <vector>
 
 #include "clustering/kmeans1d_internal.hpp"
@@ -24,6 +28,21 @@ std::vector<uint32_t> bounds_with_table(std::span<const double> values, std::spa
   options.upper_bound = lloyd_upper_bound(cost, values, weights, k);
   run_dp(cost, k, &table, options);
   return backtrack(table, values.size(), k);
+}
+
+// The optimum of the DP run on the positions boundary_candidates keeps, mapped back to value positions; or
+// std::nullopt when it keeps none or its split table would not fit max_table_entries.
+std::optional<std::vector<uint32_t>> bounds_by_lagrangian(std::span<const double> values, std::span<const double> weights,
+                                                          std::size_t k, std::size_t max_table_entries) {
+  const RangeCost cost(values, weights);
+  const std::optional<std::vector<uint32_t>> positions = boundary_candidates(cost, k);
+  if (!positions || (k - 1) * (positions->size() + 1) > max_table_entries) return std::nullopt;
+  const RangeCost restricted = cost.restricted_to(*positions);
+  SplitTable table(k, restricted.size());
+  run_dp(restricted, k, &table, DpOptions{});
+  std::vector<uint32_t> bounds = backtrack(table, restricted.size(), k);
+  for (uint32_t& bound : bounds) bound = (*positions)[bound];
+  return bounds;
 }
 
 // The row of layer h on the optimal k-cluster path (1 <= h < k <= U): the DP of run_dp with a table (same
@@ -67,6 +86,12 @@ void append_bounds(std::span<const double> values, std::span<const double> weigh
   if (k == n) {
     for (std::size_t i = 1; i <= n; ++i) bounds.push_back(static_cast<uint32_t>(offset + i));
     return;
+  }
+  if (k >= kLagrangianMinClusters) {
+    if (const auto part = bounds_by_lagrangian(values, weights, k, max_table_entries)) {
+      for (std::size_t t = 1; t < part->size(); ++t) bounds.push_back(static_cast<uint32_t>(offset + (*part)[t]));
+      return;
+    }
   }
   if ((k - 1) * (n + 2) <= max_table_entries) {
     const std::vector<uint32_t> part = bounds_with_table(values, weights, k);

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -42,6 +43,10 @@ class RangeCost {
 
   RangeCost(std::span<const double> values, std::span<const double> weights);
 
+  // The problem whose values are the groups [positions[t], positions[t+1]) of this one (positions
+  // ascending, 0 first, size() last): its ranges cost exactly, bit for bit, what the same ranges cost here.
+  RangeCost restricted_to(std::span<const uint32_t> positions) const;
+
   std::size_t size() const { return n_values_; }
   // SSE of values [begin, end) around their weighted mean.
   double operator()(std::size_t begin, std::size_t end) const {
@@ -53,7 +58,9 @@ class RangeCost {
   const double* second_prefix() const { return second_.data(); }
 
  private:
-  std::size_t n_values_;
+  RangeCost() = default;
+
+  std::size_t n_values_ = 0;
   std::vector<double> weight_, first_, second_;  // entry i sums values [0, i); U + 1 + kPadding entries
 };
 
@@ -240,6 +247,16 @@ double lloyd_upper_bound(const RangeCost& cost, std::span<const double> values, 
 // block of a 16-bit checkpoint stays below it (k = 256 and U = 65 536 need 64 MiB), so only blocks of
 // millions of distinct float32 values pay the halving's second pass.
 inline constexpr std::size_t kMaxSplitTableEntries = std::size_t{1} << 25;
+
+// From this many clusters on, optimal_bounds first narrows the positions a boundary can take by Lagrangian
+// relaxation (boundary_candidates): a few O(U log U) passes instead of k DP layers. Below it the layers are
+// cheaper than the passes (measured on F16 blocks: k = 16 is slower that way, k = 64 and 256 faster).
+inline constexpr std::size_t kLagrangianMinClusters = 64;
+
+// The positions (0 and U included, ascending) that can end a cluster of an optimal k-partition of the
+// values of `cost`, or std::nullopt when no price per cluster was found whose optimum has exactly k ranges
+// (ties), or the positions are more than half the values (kmeans1d_lagrangian.cpp).
+std::optional<std::vector<uint32_t>> boundary_candidates(const RangeCost& cost, std::size_t k);
 
 // Boundaries of the optimal k-partition (1 <= k <= U): k+1 ascending entries, 0 first, U last. With a split
 // table when (k-1) x (U+2) entries fit max_table_entries, otherwise by halving the layers (Hirschberg):
