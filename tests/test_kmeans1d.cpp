@@ -347,8 +347,7 @@ RC_GTEST_PROP(Kmeans1dProperty, DpOnLagrangianCandidatesReachesTheFullDpOptimum,
   RC_ASSERT(positions->back() == b.values.size());
   RC_ASSERT(std::is_sorted(positions->begin(), positions->end()));
   for (const uint32_t bound : full) RC_ASSERT(std::binary_search(positions->begin(), positions->end(), bound));
-  std::vector<uint32_t> narrowed = full_dp_bounds(cost.restricted_to(*positions), k);
-  for (uint32_t& bound : narrowed) bound = (*positions)[bound];
+  const std::vector<uint32_t> narrowed = optimal_bounds_on_positions(cost, *positions, k);
   const double total = cost(0, b.values.size());
   RC_ASSERT(std::fabs(partition_cost(cost, narrowed) - partition_cost(cost, full)) <=
             tolerance(partition_cost(cost, full), total, b.values, b.weights));
@@ -389,9 +388,7 @@ TEST(Kmeans1dLagrangian, NarrowsLargeBlocksToFewPositionsAndKeepsTheOptimum) {
       EXPECT_LT(positions->size(), values.size() / 4) << "n = " << n << ", k = " << k;
       const std::vector<uint32_t> full = full_dp_bounds(cost, k);
       EXPECT_EQ(optimal_bounds(values, weights, k), full) << "n = " << n << ", k = " << k;
-      std::vector<uint32_t> narrowed = full_dp_bounds(cost.restricted_to(*positions), k);
-      for (uint32_t& bound : narrowed) bound = (*positions)[bound];
-      EXPECT_EQ(narrowed, full) << "n = " << n << ", k = " << k;
+      EXPECT_EQ(optimal_bounds_on_positions(cost, *positions, k), full) << "n = " << n << ", k = " << k;
     }
   }
 }

@@ -30,19 +30,14 @@ std::vector<uint32_t> bounds_with_table(std::span<const double> values, std::spa
   return backtrack(table, values.size(), k);
 }
 
-// The optimum of the DP run on the positions boundary_candidates keeps, mapped back to value positions; or
-// std::nullopt when it keeps none or its split table would not fit max_table_entries.
+// optimal_bounds_on_positions over what boundary_candidates keeps; or std::nullopt when it keeps none or
+// the split table would not fit max_table_entries.
 std::optional<std::vector<uint32_t>> bounds_by_lagrangian(std::span<const double> values, std::span<const double> weights,
                                                           std::size_t k, std::size_t max_table_entries) {
   const RangeCost cost(values, weights);
   const std::optional<std::vector<uint32_t>> positions = boundary_candidates(cost, k);
   if (!positions || (k - 1) * (positions->size() + 1) > max_table_entries) return std::nullopt;
-  const RangeCost restricted = cost.restricted_to(*positions);
-  SplitTable table(k, restricted.size());
-  run_dp(restricted, k, &table, DpOptions{});
-  std::vector<uint32_t> bounds = backtrack(table, restricted.size(), k);
-  for (uint32_t& bound : bounds) bound = (*positions)[bound];
-  return bounds;
+  return optimal_bounds_on_positions(cost, *positions, k);
 }
 
 // The row of layer h on the optimal k-cluster path (1 <= h < k <= U): the DP of run_dp with a table (same
@@ -105,6 +100,16 @@ void append_bounds(std::span<const double> values, std::span<const double> weigh
 }
 
 }  // namespace
+
+std::vector<uint32_t> optimal_bounds_on_positions(const RangeCost& cost, std::span<const uint32_t> positions,
+                                                  std::size_t k) {
+  const RangeCost restricted = cost.restricted_to(positions);
+  SplitTable table(k, restricted.size());
+  run_dp(restricted, k, &table, DpOptions{});
+  std::vector<uint32_t> bounds = backtrack(table, restricted.size(), k);
+  for (uint32_t& bound : bounds) bound = positions[bound];
+  return bounds;
+}
 
 std::vector<uint32_t> optimal_bounds(std::span<const double> values, std::span<const double> weights, std::size_t k,
                                      std::size_t max_table_entries) {

@@ -258,6 +258,11 @@ inline constexpr std::size_t kLagrangianMinClusters = 64;
 // (ties), or the positions are more than half the values (kmeans1d_lagrangian.cpp).
 std::optional<std::vector<uint32_t>> boundary_candidates(const RangeCost& cost, std::size_t k);
 
+// The leftmost-split optimum of the full DP (no pruning) over the values of `cost`, with boundaries allowed
+// only at `positions` (as for RangeCost::restricted_to; at least k + 1 of them): k + 1 value positions.
+std::vector<uint32_t> optimal_bounds_on_positions(const RangeCost& cost, std::span<const uint32_t> positions,
+                                                  std::size_t k);
+
 // Boundaries of the optimal k-partition (1 <= k <= U): k+1 ascending entries, 0 first, U last. With a split
 // table when (k-1) x (U+2) entries fit max_table_entries, otherwise by halving the layers (Hirschberg):
 // O(U) memory and about twice the time (kmeans1d_bounds.cpp).

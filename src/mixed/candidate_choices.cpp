@@ -32,17 +32,16 @@ void parse_bits_and_granularity(std::string_view label, std::string_view item, s
   const std::string_view granularity = label.substr(at + 1);
   if (granularity == "tensor") {
     choice.granularity = PerTensorGranularity{};
-  } else {
-    check(granularity.size() > 1 && granularity[0] == 'g', "candidates: '", item, "' in '", text,
-          "': after @ comes 'tensor' or gK (a LUT per K channels), e.g. 6@tensor, 4@g32");
-    PerGroupedChannelGranularity grouped;
-    grouped.group_size = parse_positive(granularity.substr(1), item, text);
-    choice.granularity = grouped;
+    choice.label += "@tensor";
+    return;
   }
+  check(granularity.size() > 1 && granularity[0] == 'g', "candidates: '", item, "' in '", text,
+        "': after @ comes 'tensor' or gK (a LUT per K channels), e.g. 6@tensor, 4@g32");
+  PerGroupedChannelGranularity grouped;
+  grouped.group_size = parse_positive(granularity.substr(1), item, text);
+  choice.granularity = grouped;
   // From the parsed value, so that 6@g032 and 6@g32 are recognised as the same candidate.
-  choice.label += choice.granularity && std::holds_alternative<PerGroupedChannelGranularity>(*choice.granularity)
-                      ? "@g" + std::to_string(std::get<PerGroupedChannelGranularity>(*choice.granularity).group_size)
-                      : "@tensor";
+  choice.label += "@g" + std::to_string(grouped.group_size);
 }
 
 constexpr std::string_view kScaleSuffix = "+scale";
