@@ -238,6 +238,7 @@ TEST_F(Sensitivity, SearchFindsTheMeasuredBestRecipeAndWritesItAsAConfig) {
                                      "--candidates", "2,4,8,4@g2", "--input", "x=8,256", "--threads", "1"});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_NE(r.out.find("found by search"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("steps taken: "), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("descend: "), std::string::npos) << r.err;  // progress
   const nlohmann::json config = read_json(recipe);
   EXPECT_TRUE(config["global"].is_null()) << config.dump();

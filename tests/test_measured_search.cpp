@@ -179,6 +179,42 @@ RC_GTEST_PROP(MeasuredSearch, FitsTheBudgetBeatsEveryUniformRecipeAndIsLocallyOp
   const SearchResult again = measured_search(problem);
   RC_ASSERT(again.choice == result.choice);
   RC_ASSERT(again.evaluations == result.evaluations);
+  // The exchange phase only ever takes recipes that measure lower.
+  SearchOptions descent_only;
+  descent_only.exchange_tries = 0;
+  RC_ASSERT(result.damage <= measured_search(problem, descent_only).damage);
+  for (std::size_t i = 1; i < result.steps.size(); ++i) {
+    if (result.steps[i].phase == "exchange") RC_ASSERT(result.steps[i].damage < result.steps[i - 1].damage);
+  }
+}
+
+// Descent takes tensor 0 down first (1.0 against 1.2), and its last step must then take tensor 1 (2.2);
+// shrinking tensors 1 and 2 instead measures 1.5, which one exchange (tensor 0 up, tensor 2 down) finds.
+// The pair predicted best (tensor 1 up: -1.2, tensor 2 down: +0.3) is measured first and is worse (4.0).
+TEST(MeasuredSearch, ExchangesOneTensorUpAndAnotherDown) {
+  SearchProblem problem;
+  problem.sizes = {{10, 6}, {10, 6}, {10, 6}};
+  problem.budget_bits = 22;
+  const std::map<std::vector<int>, double> damage{{{0, 0, 0}, 0.0}, {{1, 0, 0}, 1.0}, {{0, 1, 0}, 1.2},
+                                                  {{0, 0, 1}, 3.0}, {{1, 1, 0}, 2.2}, {{1, 0, 1}, 4.0},
+                                                  {{0, 1, 1}, 1.5}, {{1, 1, 1}, 2.5}};
+  problem.measure = [&](const std::vector<int>& recipe) { return damage.at(recipe); };
+  SearchOptions descent_only;
+  descent_only.exchange_tries = 0;
+  EXPECT_EQ(measured_search(problem, descent_only).choice, (std::vector<int>{1, 1, 0}));
+
+  const SearchResult result = measured_search(problem);
+  EXPECT_EQ(result.choice, (std::vector<int>{0, 1, 1}));
+  EXPECT_EQ(result.damage, 1.5);
+  EXPECT_EQ(result.found_by, "search");
+  const auto exchange = std::find_if(result.steps.begin(), result.steps.end(),
+                                     [](const SearchStep& step) { return step.phase == "exchange"; });
+  ASSERT_NE(exchange, result.steps.end());
+  EXPECT_EQ(exchange->choice, (std::vector<int>{0, 1, 1}));
+
+  SearchOptions one_try;
+  one_try.exchange_tries = 1;  // only the pair predicted best, which measures worse
+  EXPECT_EQ(measured_search(problem, one_try).choice, (std::vector<int>{1, 1, 0}));
 }
 
 // Additive damages on convex size/damage curves: each descent step is then the best ratio of the Lagrangian
@@ -247,7 +283,9 @@ TEST(MeasuredSearch, TriesTheNextFewSmallerCandidatesAndBreaksTiesByTensorThenCa
     measured.push_back(recipe);
     return recipe == std::vector<int>{0, 0} ? 0.0 : 1.0;
   };
-  const SearchResult result = measured_search(problem);
+  SearchOptions descent_only;
+  descent_only.exchange_tries = 0;  // an exchange round measures the next smaller candidates of the result
+  const SearchResult result = measured_search(problem, descent_only);
   EXPECT_EQ(result.choice, (std::vector<int>{1, 0}));
   EXPECT_EQ(result.found_by, "search");
   EXPECT_EQ(std::count(measured.begin(), measured.end(), std::vector<int>{4, 0}), 0);  // the 4th smaller
@@ -303,6 +341,10 @@ TEST(MeasuredSearch, ClearErrors) {
   problem.sizes = {{8, 4}};
   problem.measure = [](const std::vector<int>&) { return NAN; };
   EXPECT_NE(error_message([&] { measured_search(problem); }).find("finite and >= 0"), std::string::npos);
+  SearchOptions options;
+  options.exchange_tries = -1;
+  EXPECT_NE(error_message([&] { measured_search(problem, options); }).find("exchange_tries must be >= 0, got -1"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -55,7 +55,7 @@ struct SearchProblem {
 int64_t smallest_recipe_bits(const std::vector<std::vector<std::optional<int64_t>>>& sizes);
 
 struct SearchStep {
-  std::string phase;  // "start", "descend", "fill", "uniform"
+  std::string phase;  // "start", "descend", "fill", "exchange", "uniform"
   std::vector<int> choice;
   int64_t size_bits = 0;
   double damage = 0;
@@ -64,6 +64,7 @@ struct SearchStep {
 
 struct SearchOptions {
   int moves_per_tensor = 3;  // descent: the next this-many smaller candidates of each tensor are tried
+  int exchange_tries = 6;    // exchange: pairs measured per round before giving up; 0: no exchange phase
   std::function<void(const SearchStep&)> progress;  // called after every step taken and uniform recipe measured
 };
 
@@ -71,7 +72,7 @@ struct SearchResult {
   std::vector<int> choice;
   int64_t size_bits = 0;  // <= budget_bits
   double damage = 0;      // measured
-  std::string found_by;   // "search" (start, descent and fill) or "uniform"
+  std::string found_by;   // "search" (start, descent, fill and exchange) or "uniform"
   int evaluations = 0;    // distinct recipes measured
   std::vector<SearchStep> steps;
 };
@@ -85,7 +86,12 @@ struct SearchResult {
 //     the budget, every move that does is measured, and the one of least damage is the last step;
 //  3. fill: spend the bits left by the last move on the single upgrade that lowers the measured damage
 //     most, until none does;
-//  4. measure every uniform recipe (one candidate index for all tensors) that fits, and keep the best
+//  4. exchange: measure the single moves of each tensor (its `moves_per_tensor` nearest larger and smaller
+//     candidates) in the recipe, predict the change of each pair of one tensor up and another down that fits
+//     the budget by adding their two changes, and measure the `exchange_tries` pairs predicted best in turn;
+//     take the first that measures lower, fill again, and repeat until a round takes none. Single moves are
+//     measured again only for the tensors that changed;
+//  5. measure every uniform recipe (one candidate index for all tensors) that fits, and keep the best
 //     recipe of all: the result never measures worse than the best uniform choice within the budget.
 // Deterministic for a deterministic `measure`: ties go to the lower tensor, then candidate index. Each
 // distinct recipe is measured once. Throws Error when even the smallest candidates exceed the budget.

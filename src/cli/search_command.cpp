@@ -27,6 +27,7 @@ struct SearchCommandOptions {
   double target_bits = 0;
   std::string candidates = "2,3,4,6,8,4@tensor,6@tensor,8@tensor";
   int moves = 3;
+  int exchange_tries = SearchOptions{}.exchange_tries;
   bool force = false;
 };
 
@@ -169,6 +170,10 @@ void print_summary(const SearchCommandOptions& options, const std::vector<Planne
   } else {
     std::cout << "no uniform recipe fits the budget\n";
   }
+  std::map<std::string, int> taken;
+  for (const SearchStep& step : result.steps) ++taken[step.phase];
+  std::cout << "steps taken: " << taken["descend"] << " down, " << taken["fill"] << " fill, " << taken["exchange"]
+            << " exchange\n";
   std::cout << result.evaluations << " recipes run in onnxruntime in " << format_decimal(seconds, 1) << " s; wrote "
             << options.recipe.string() << " (apply: palettize compress " << options.run.model.string()
             << " OUT.onnx --config " << options.recipe.string() << ")\n";
@@ -212,6 +217,7 @@ int run_search(const SearchCommandOptions& options) {
   };
   SearchOptions search_options;
   search_options.moves_per_tensor = options.moves;
+  search_options.exchange_tries = options.exchange_tries;
   if (!options.run.quiet) {
     search_options.progress = [&](const SearchStep& step) {
       std::cerr << "[" << step.evaluations << " runs] " << step.phase << ": "
@@ -247,8 +253,15 @@ Command add_search_command(CLI::App& parent) {
                   "tensor), N@gK (a LUT per K channels); +scale after any of them turns per-channel scales on "
                   "(6@tensor+scale)")
       ->capture_default_str();
-  app->add_option("--moves", options->moves, "smaller candidates of each tensor tried per descent step")
+  app->add_option("--moves", options->moves,
+                  "smaller candidates of each tensor tried per descent step (and larger and smaller ones per "
+                  "exchange round)")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app->add_option("--exchange-tries", options->exchange_tries,
+                  "after the descent, pairs of one tensor up and another down measured per round before "
+                  "stopping; 0: no exchange")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app->add_flag("--force", options->force, "overwrite an existing RECIPE");
   add_measure_options(*app, options->run);

@@ -31,6 +31,10 @@ class Search {
     while (size_ > problem_.budget_bits) descend_once();
     while (fill_once()) {
     }
+    while (exchange_once()) {
+      while (fill_once()) {
+      }
+    }
     SearchResult result{choice_, size_, damage_, "search", 0, steps_};
     measure_uniform_recipes(result);
     result.evaluations = static_cast<int>(measured_.size());
@@ -183,6 +187,101 @@ class Search {
     return true;
   }
 
+  // A single move of one tensor to `candidate`, as measured when its tensor last changed.
+  struct SingleMove {
+    int candidate = 0;
+    double damage_change = 0;
+  };
+
+  // The `moves_per_tensor` nearest larger (up) or smaller (down) candidates of tensor t, nearest first.
+  std::vector<int> neighbours(int t, bool up) const {
+    const int64_t current = *size_of(t, choice_[t]);
+    std::vector<int> found;
+    for (int c = 0; c < static_cast<int>(problem_.sizes[t].size()); ++c) {
+      if (size_of(t, c) && (up ? *size_of(t, c) > current : *size_of(t, c) < current)) found.push_back(c);
+    }
+    std::stable_sort(found.begin(), found.end(), [&](int a, int b) {
+      return up ? *size_of(t, a) < *size_of(t, b) : *size_of(t, a) > *size_of(t, b);
+    });
+    if (static_cast<int>(found.size()) > options_.moves_per_tensor) found.resize(options_.moves_per_tensor);
+    return found;
+  }
+
+  // Re-measures the single moves of the tensors the last exchange or fill changed (all of them at first);
+  // the others keep their earlier measurements as predictions: one tensor's change moves another's damage
+  // change little, and every exchange taken is measured whole anyway.
+  void refresh_single_moves() {
+    if (singles_.empty()) singles_.resize(tensors());
+    for (int t = 0; t < tensors(); ++t) {
+      if (singles_choice_.size() == choice_.size() && singles_choice_[t] == choice_[t]) continue;
+      singles_[t].clear();
+      for (const bool up : {true, false}) {
+        for (int c : neighbours(t, up)) {
+          std::vector<int> changed = choice_;
+          changed[t] = c;
+          singles_[t].push_back({c, measure(changed) - damage_});
+        }
+      }
+    }
+    singles_choice_ = choice_;
+  }
+
+  struct Exchange {
+    double predicted = 0;
+    int up_tensor = 0, up_candidate = 0, down_tensor = 0, down_candidate = 0;
+    auto key() const { return std::tuple(predicted, up_tensor, up_candidate, down_tensor, down_candidate); }
+  };
+
+  // Pairs of one tensor up and another down that fit the budget, predicted (by adding their single moves'
+  // damage changes) to lower the damage; most promising first.
+  std::vector<Exchange> predicted_exchanges() const {
+    std::vector<Exchange> found;
+    for (int up = 0; up < tensors(); ++up) {
+      const int64_t up_current = *size_of(up, choice_[up]);
+      for (const SingleMove& raise : singles_[up]) {
+        const int64_t added = *size_of(up, raise.candidate) - up_current;
+        if (added <= 0) continue;
+        for (int down = 0; down < tensors(); ++down) {
+          if (down == up) continue;
+          for (const SingleMove& lower : singles_[down]) {
+            const int64_t saved = *size_of(down, choice_[down]) - *size_of(down, lower.candidate);
+            if (saved <= 0 || size_ + added - saved > problem_.budget_bits) continue;
+            const double predicted = raise.damage_change + lower.damage_change;
+            if (predicted < 0) found.push_back({predicted, up, raise.candidate, down, lower.candidate});
+          }
+        }
+      }
+    }
+    std::sort(found.begin(), found.end(), [](const Exchange& a, const Exchange& b) { return a.key() < b.key(); });
+    return found;
+  }
+
+  // One tensor up and another down, within the budget: measures the `exchange_tries` most promising pairs in
+  // turn and takes the first that measures lower than the current recipe. False when none does. The descent
+  // takes one move at a time and cannot undo one; this finds recipes it passed by, such as a tensor that
+  // is cheap to shrink only once another has grown.
+  bool exchange_once() {
+    if (options_.exchange_tries <= 0) return false;
+    refresh_single_moves();
+    const std::vector<Exchange> exchanges = predicted_exchanges();
+    const std::size_t tries = std::min(exchanges.size(), static_cast<std::size_t>(options_.exchange_tries));
+    for (std::size_t i = 0; i < tries; ++i) {
+      const Exchange& exchange = exchanges[i];
+      std::vector<int> changed = choice_;
+      changed[exchange.up_tensor] = exchange.up_candidate;
+      changed[exchange.down_tensor] = exchange.down_candidate;
+      const double damage = measure(changed);
+      if (damage >= damage_) continue;
+      choice_ = std::move(changed);
+      size_ = size_of_choice(choice_);
+      damage_ = damage;
+      ++version_;
+      record("exchange");
+      return true;
+    }
+    return false;
+  }
+
   void measure_uniform_recipes(SearchResult& result) {
     std::size_t most = 0;
     for (const auto& sizes : problem_.sizes) most = std::max(most, sizes.size());
@@ -212,6 +311,8 @@ class Search {
   double damage_ = 0;
   int64_t version_ = 0;
   std::vector<SearchStep> steps_;
+  std::vector<std::vector<SingleMove>> singles_;  // [tensor]: its exchange moves
+  std::vector<int> singles_choice_;               // the recipe singles_ was measured around, per tensor
 };
 
 }  // namespace
@@ -233,6 +334,7 @@ int64_t smallest_recipe_bits(const std::vector<std::vector<std::optional<int64_t
 
 SearchResult measured_search(const SearchProblem& problem, const SearchOptions& options) {
   check(options.moves_per_tensor >= 1, "moves_per_tensor must be >= 1, got ", options.moves_per_tensor);
+  check(options.exchange_tries >= 0, "exchange_tries must be >= 0, got ", options.exchange_tries);
   return Search(problem, options).run();
 }
 
