@@ -347,11 +347,37 @@ RC_GTEST_PROP(Kmeans1dProperty, DpOnLagrangianCandidatesReachesTheFullDpOptimum,
   RC_ASSERT(positions->back() == b.values.size());
   RC_ASSERT(std::is_sorted(positions->begin(), positions->end()));
   for (const uint32_t bound : full) RC_ASSERT(std::binary_search(positions->begin(), positions->end(), bound));
+  RC_ASSERT(boundary_candidates(cost, k, /*allow_simd=*/false) == positions);
   const std::vector<uint32_t> narrowed = optimal_bounds_on_positions(cost, *positions, k);
   const double total = cost(0, b.values.size());
   RC_ASSERT(std::fabs(partition_cost(cost, narrowed) - partition_cost(cost, full)) <=
             tolerance(partition_cost(cost, full), total, b.values, b.weights));
   if (real_weights) RC_ASSERT(narrowed == full);
+}
+
+// A pass at price lambda reaches min over m of (OPT(m) + lambda * m), forward and mirrored (the same optimum
+// read from the other end), with a count of ranges that attains it; the AVX2 comparisons change nothing, bit
+// for bit.
+RC_GTEST_PROP(Kmeans1dProperty, LagrangianPassesReachThePricedOptimumAndSimdMatchesScalar, ()) {
+  const RandomBlock b = *rc::gen::oneOf(random_block(), larger_block(), real_valued_block());
+  const std::size_t n = b.values.size();
+  const RangeCost cost(b.values, b.weights);
+  const double total = cost(0, n);
+  if (!(total > 0)) return;
+  const double lambda = std::ldexp(total, -*rc::gen::inRange(0, 24));
+  const std::vector<double> optimum = run_dp(cost, n, nullptr, DpOptions{});  // OPT(m) for m = 1..n
+  double expected = kInfinity;
+  for (std::size_t m = 1; m <= n; ++m) expected = std::min(expected, optimum[m - 1] + lambda * static_cast<double>(m));
+  const double slack = tolerance(expected, total, b.values, b.weights);
+  for (const PassDirection direction : {PassDirection::kForward, PassDirection::kMirrored}) {
+    PassBuffers simd, scalar;
+    const std::size_t ranges = lagrangian_pass(cost, lambda, direction, true, simd);
+    RC_ASSERT(lagrangian_pass(cost, lambda, direction, false, scalar) == ranges);
+    RC_ASSERT(simd.best == scalar.best);
+    RC_ASSERT(std::fabs(simd.best[n] - expected) <= slack);
+    RC_ASSERT(ranges >= 1u && ranges <= n);
+    RC_ASSERT(std::fabs(optimum[ranges - 1] + lambda * static_cast<double>(ranges) - expected) <= slack);
+  }
 }
 
 TEST(Kmeans1dLagrangian, RestrictedCostsAreTheSameRangeCostsBitForBit) {

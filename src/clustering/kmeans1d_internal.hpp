@@ -250,13 +250,34 @@ inline constexpr std::size_t kMaxSplitTableEntries = std::size_t{1} << 25;
 
 // From this many clusters on, optimal_bounds first narrows the positions a boundary can take by Lagrangian
 // relaxation (boundary_candidates): a few O(U log U) passes instead of k DP layers. Below it the layers are
-// cheaper than the passes (measured on F16 blocks: k = 16 is slower that way, k = 64 and 256 faster).
-inline constexpr std::size_t kLagrangianMinClusters = 64;
+// cheaper than the passes (measured on F16 blocks: k = 8 is slower that way, k = 16 and up faster).
+inline constexpr std::size_t kLagrangianMinClusters = 16;
+
+// The buffers of a Lagrangian pass (kmeans1d_lagrangian.cpp), kept from one pass to the next.
+struct PassBuffers {
+  struct Candidate {
+    std::size_t split, first_row;  // a candidate last split, and the first row it is the best split for
+  };
+  std::vector<double> best;  // best[i]: least cost + lambda * ranges over partitions of the first i values
+  std::vector<Candidate> queue;
+  std::vector<uint32_t> ranges;
+};
+
+enum class PassDirection {
+  kForward,   // best[i] is F(i), over the first i values
+  kMirrored,  // best[n - i] is G(i), over the values from i on
+};
+
+// One pass at price lambda per range: fills buffers.best and returns the number of ranges of the optimum of
+// all values. The AVX2 comparisons perform the scalar ones' IEEE operations lane by lane: allow_simd does
+// not change the result (tests check it bit for bit).
+std::size_t lagrangian_pass(const RangeCost& cost, double lambda, PassDirection direction, bool allow_simd,
+                            PassBuffers& buffers);
 
 // The positions (0 and U included, ascending) that can end a cluster of an optimal k-partition of the
 // values of `cost`, or std::nullopt when no price per cluster was found whose optimum has exactly k ranges
 // (ties), or the positions are more than half the values (kmeans1d_lagrangian.cpp).
-std::optional<std::vector<uint32_t>> boundary_candidates(const RangeCost& cost, std::size_t k);
+std::optional<std::vector<uint32_t>> boundary_candidates(const RangeCost& cost, std::size_t k, bool allow_simd = true);
 
 // The leftmost-split optimum of the full DP (no pruning) over the values of `cost`, with boundaries allowed
 // only at `positions` (as for RangeCost::restricted_to; at least k + 1 of them): k + 1 value positions.

@@ -8,7 +8,8 @@
 // optimum has exactly k ranges, it is an optimal k-partition (every k-partition Q has cost(Q) + lambda * k
 // >= F(U)), and its cost is the optimum OPT. The optimal cost is convex in k, so such a lambda exists unless
 // costs tie; a few passes find it, guided by the power law of k-means costs (OPT ~ C / k^2, so the marginal
-// lambda ~ 2 C / k^3).
+// lambda ~ 2 C / k^3), starting from the lambda that works on every 4th value (which costs a quarter pass
+// each and usually leaves one or two full passes).
 //
 // Then with G(i), the same for the values from i on (a backward pass), any partition into k ranges with a
 // boundary at i costs at least F(i) + G(i) - lambda * k (weak duality, on each side of i). Only positions
@@ -19,10 +20,17 @@
 // DP. Unless two partitions tie exactly, it is the full DP's own (the benchmark outputs are byte-identical);
 // on exact ties (small integers), either DP's rounding may pick a different one of the tied optima.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "clustering/kmeans1d_internal.hpp"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define PALETTIZE_LAGRANGIAN_AVX2 1
+#endif
 
 namespace palettize::kmeans1d_detail {
 namespace {
@@ -30,114 +38,267 @@ namespace {
 // Passes allowed to find a lambda whose optimum has exactly k ranges; without one, the caller runs the full
 // DP (ties that make the count jump over k are the case this gives up on).
 constexpr int kMaxPasses = 24;
+// The price is first found on every kCoarseStep-th value when there are at least this many values per
+// cluster: the coarse problem's price is usually right, or one pass away, for the full one.
+constexpr std::size_t kCoarseStep = 4;
+constexpr std::size_t kCoarseMinValuesPerCluster = 32;
+// Where a new split takes over from the last candidate is within 4 rows of where they are first compared in
+// 3 of 4 cases (F16 blocks): those rows are compared four at a time, then galloping takes over.
+constexpr int kLinearSteps = 4;
 
-struct PassResult {
-  std::vector<double> best;  // best[i]: least cost + lambda * ranges over partitions of the first i values
-  std::size_t ranges = 0;    // ranges of the optimum of all n values
-};
-
-// `cost(j, i)`: the cost of values [j, i) of a Monge cost (j < i <= n).
-template <class Cost>
-PassResult lagrangian_pass(const Cost& cost, std::size_t n, double lambda) {
-  PassResult result;
-  result.best.assign(n + 1, 0.0);
-  std::vector<uint32_t> ranges(n + 1, 0);
-  // Candidate last splits, in order, each with the first row it is the best split for.
-  struct Candidate {
-    std::size_t split, first_row;
-  };
-  std::vector<Candidate> queue;
-  queue.reserve(n + 1);
-  std::size_t head = 0;
-  queue.push_back({0, 1});
-  const auto value = [&](std::size_t split, std::size_t row) { return result.best[split] + cost(split, row) + lambda; };
-  for (std::size_t i = 1; i <= n; ++i) {
-    while (queue.size() - head > 1 && queue[head + 1].first_row <= i) ++head;
-    const std::size_t split = queue[head].split;
-    result.best[i] = value(split, i);
-    ranges[i] = ranges[split] + 1;
-    if (i == n) break;
-    // Split i, for rows after i: it replaces the candidates it beats from their first row on, and takes
-    // over from the last one left where it starts to beat it (the difference is monotone: a galloping
-    // search, as that row is usually about a cluster's width away, then binary search).
-    while (true) {
-      if (queue.size() == head) {
-        queue.push_back({i, i + 1});
-        break;
-      }
-      const Candidate last = queue.back();
-      const std::size_t from = std::max(last.first_row, i + 1);
-      if (value(i, from) <= value(last.split, from)) {
-        queue.pop_back();
-        continue;
-      }
-      std::size_t lo = from + 1, hi = n + 1;  // the first row in [lo, hi) where i beats it; n + 1: none
-      for (std::size_t step = 1, passed = from; passed + step <= n; step *= 2) {
-        if (value(i, passed + step) <= value(last.split, passed + step)) {
-          hi = passed + step;
-          break;
-        }
-        passed += step;
-        lo = passed + 1;
-      }
-      while (lo < hi) {
-        const std::size_t mid = lo + (hi - lo) / 2;
-        if (value(i, mid) <= value(last.split, mid)) {
-          hi = mid;
-        } else {
-          lo = mid + 1;
-        }
-      }
-      if (lo <= n) queue.push_back({i, lo});
-      break;
-    }
-  }
-  result.ranges = ranges[n];
-  return result;
+bool cpu_has_avx2() {
+#ifdef PALETTIZE_LAGRANGIAN_AVX2
+  static const bool has_avx2 = __builtin_cpu_supports("avx2");
+  return has_avx2;
+#else
+  return false;
+#endif
 }
 
-// The next price to try: from the power law OPT(k) ~ C / k^2, whose marginal price is 2 C / k^3, scaled from
-// the last pass's count; bisection (geometric) when that leaves the bracket.
-double next_lambda(double lambda, std::size_t ranges, std::size_t k, double low, double high) {
-  const double ratio = static_cast<double>(ranges) / static_cast<double>(k);
-  const double guess = lambda * ratio * ratio * ratio;
-  if (guess > low && guess < high && std::isfinite(guess)) return guess;
-  if (!std::isfinite(high)) return lambda * 4;
-  if (low <= 0) return high / 4;
-  return std::sqrt(low * high);
+#ifdef PALETTIZE_LAGRANGIAN_AVX2
+#define PALETTIZE_AVX2_INLINE __attribute__((target("avx2"), always_inline)) inline
+
+// The prefix sums of rows r..r+3 of a pass (r + 3 <= n): forward prefix[r + t]; mirrored prefix[n - r - t],
+// loaded from n - r - 3 on and the lanes reversed.
+template <bool kMirrored>
+struct FourRows {
+  __m256d weight, first, second;
+  const RangeCost& cost;
+  std::size_t n;
+
+  PALETTIZE_AVX2_INLINE FourRows(const RangeCost& range_cost, std::size_t n_values, std::size_t r)
+      : weight(load(range_cost.weight_prefix(), n_values, r)), first(load(range_cost.first_prefix(), n_values, r)),
+        second(load(range_cost.second_prefix(), n_values, r)), cost(range_cost), n(n_values) {}
+
+  PALETTIZE_AVX2_INLINE static __m256d load(const double* prefix, std::size_t n_values, std::size_t r) {
+    if (!kMirrored) return _mm256_loadu_pd(prefix + r);
+    return _mm256_permute4x64_pd(_mm256_loadu_pd(prefix + (n_values - r - 3)), 0b00011011);
+  }
+
+  // Forward: prefix[row] - prefix[split]; mirrored: prefix[n - split] - prefix[n - row] (end minus begin).
+  PALETTIZE_AVX2_INLINE static __m256d range(__m256d rows, double split_sum) {
+    return kMirrored ? _mm256_sub_pd(_mm256_set1_pd(split_sum), rows) : _mm256_sub_pd(rows, _mm256_set1_pd(split_sum));
+  }
+
+  // best + cost(split, row) + lambda for the four rows, as Pass::value computes it: lane by lane the same
+  // IEEE operations (cost_from_sums, no FMA), so the comparisons are bit-identical to the scalar ones.
+  PALETTIZE_AVX2_INLINE __m256d values(std::size_t split, double best, double lambda) const {
+    const std::size_t at = kMirrored ? n - split : split;
+    const __m256d range_weight = range(weight, cost.weight_prefix()[at]);
+    const __m256d range_first = range(first, cost.first_prefix()[at]);
+    const __m256d range_second = range(second, cost.second_prefix()[at]);
+    const __m256d divisor = _mm256_max_pd(range_weight, _mm256_set1_pd(kWeightFloor));
+    const __m256d quotient = _mm256_div_pd(_mm256_mul_pd(range_first, range_first), divisor);
+    const __m256d range_cost = _mm256_max_pd(_mm256_sub_pd(range_second, quotient), _mm256_setzero_pd());
+    return _mm256_add_pd(_mm256_add_pd(_mm256_set1_pd(best), range_cost), _mm256_set1_pd(lambda));
+  }
+};
+#endif
+
+// One pass in one direction. Mirrored, the values are read from the last to the first: range [j, i) of the
+// pass is range [n - i, n - j) of `cost`, so best[n - i] is G(i).
+template <bool kMirrored>
+class Pass {
+ public:
+  Pass(const RangeCost& cost, double lambda, bool simd, PassBuffers& buffers)
+      : cost_(cost), n_(cost.size()), lambda_(lambda), simd_(simd), best_(buffers.best), queue_(buffers.queue),
+        ranges_(buffers.ranges) {}
+
+  std::size_t run() {
+    best_.assign(n_ + 1, 0.0);
+    ranges_.assign(n_ + 1, 0);
+    queue_.clear();
+    std::size_t head = 0;
+    queue_.push_back({0, 1});
+    for (std::size_t i = 1; i <= n_; ++i) {
+      while (queue_.size() - head > 1 && queue_[head + 1].first_row <= i) ++head;
+      const std::size_t split = queue_[head].split;
+      best_[i] = value(split, i);
+      ranges_[i] = ranges_[split] + 1;
+      if (i < n_) enqueue(i, head);
+    }
+    return ranges_[n_];
+  }
+
+ private:
+  double range_cost(std::size_t j, std::size_t i) const { return kMirrored ? cost_(n_ - i, n_ - j) : cost_(j, i); }
+  double value(std::size_t split, std::size_t row) const { return best_[split] + range_cost(split, row) + lambda_; }
+  bool takes_over(std::size_t split, std::size_t other, std::size_t row) const {
+    return value(split, row) <= value(other, row);
+  }
+
+  // Split i, for rows after i: it replaces the candidates it beats from their first row on, and takes over
+  // from the last one left at the first row where it beats it.
+  void enqueue(std::size_t i, std::size_t head) {
+    while (queue_.size() > head) {
+      const PassBuffers::Candidate last = queue_.back();
+      const std::size_t from = std::max(last.first_row, i + 1);
+      const std::size_t row = first_row_taken(i, last.split, from);
+      if (row == from) {
+        queue_.pop_back();
+        continue;
+      }
+      if (row <= n_) queue_.push_back({i, row});
+      return;
+    }
+    queue_.push_back({i, i + 1});
+  }
+
+  // The first row >= from where split i is at least as good as `other` (n + 1: none). The difference is
+  // monotone in the row: a few rows four at a time, then galloping (the row is usually about a cluster's
+  // width away by then) and binary search.
+  std::size_t first_row_taken(std::size_t i, std::size_t other, std::size_t from) const {
+    std::size_t lo = from;
+    for (int step = 0; step < kLinearSteps && lo <= n_; ++step, lo += 4) {
+      const unsigned taken = taken_in_four_rows(i, other, lo);
+      if (taken != 0) return lo + static_cast<std::size_t>(std::countr_zero(taken));
+    }
+    std::size_t hi = n_ + 1;  // the first row taken lies in [lo, hi)
+    for (std::size_t step = 1, passed = lo - 1; passed + step <= n_; step *= 2) {
+      if (takes_over(i, other, passed + step)) {
+        hi = passed + step;
+        break;
+      }
+      passed += step;
+      lo = passed + 1;
+    }
+    while (lo < hi) {
+      const std::size_t mid = lo + (hi - lo) / 2;
+      if (takes_over(i, other, mid)) {
+        hi = mid;
+      } else {
+        lo = mid + 1;
+      }
+    }
+    return lo;
+  }
+
+  // Bit t: split i takes over at row r + t (rows past n never).
+  unsigned taken_in_four_rows(std::size_t i, std::size_t other, std::size_t r) const {
+#ifdef PALETTIZE_LAGRANGIAN_AVX2
+    if (simd_ && r + 3 <= n_) return taken_in_four_rows_avx2(i, other, r);
+#endif
+    unsigned taken = 0;
+    for (std::size_t t = 0; t < 4 && r + t <= n_; ++t) taken |= static_cast<unsigned>(takes_over(i, other, r + t)) << t;
+    return taken;
+  }
+
+#ifdef PALETTIZE_LAGRANGIAN_AVX2
+  __attribute__((target("avx2"))) unsigned taken_in_four_rows_avx2(std::size_t i, std::size_t other,
+                                                                   std::size_t r) const {
+    const FourRows<kMirrored> rows(cost_, n_, r);
+    const __m256d mine = rows.values(i, best_[i], lambda_), theirs = rows.values(other, best_[other], lambda_);
+    return static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(mine, theirs, _CMP_LE_OQ)));
+  }
+#endif
+
+  const RangeCost& cost_;
+  const std::size_t n_;
+  const double lambda_;
+  const bool simd_;
+  std::vector<double>& best_;
+  std::vector<PassBuffers::Candidate>& queue_;
+  std::vector<uint32_t>& ranges_;
+};
+
+// The search for a price whose optimum has exactly k ranges. The optimal cost OPT(m) is convex in m, and a
+// pass at price lambda lands on an m whose slopes bracket lambda, and tells OPT(m) (F(U) - lambda * m). Once
+// passes have landed on both sides of k, the chord between the two points has a slope that lands strictly
+// between them: on k itself when they are k's neighbours. Until then, the power law of k-means costs
+// (OPT ~ C / k^2, marginal price 2 C / k^3) scales the price by the count's ratio cubed. Every guess is kept
+// strictly inside the bracket of prices known to give more and fewer ranges, or the bracket is bisected.
+class PriceSearch {
+ public:
+  explicit PriceSearch(std::size_t k) : k_(static_cast<double>(k)) {}
+
+  // Records a pass at `lambda` that found `ranges` ranges with F(U) = `priced`; returns the next price.
+  double next(double lambda, std::size_t ranges, double priced) {
+    const double m = static_cast<double>(ranges);
+    (m > k_ ? low_ : high_) = lambda;
+    (m > k_ ? more_ : fewer_) = Point{m, priced - lambda * m};
+    const double guess = !(more_.known() && fewer_.known()) ? lambda * (m / k_) * (m / k_) * (m / k_)
+                         : more_.ranges - fewer_.ranges <= 2 ? chord()
+                                                             : power_law_through_both();
+    if (guess > low_ && guess < high_ && std::isfinite(guess)) return guess;
+    if (!std::isfinite(high_)) return lambda * 4;
+    if (low_ <= 0) return high_ / 4;
+    return std::sqrt(low_ * high_);
+  }
+
+ private:
+  struct Point {
+    double ranges = 0, cost = 0;  // ranges 0: no pass yet
+    bool known() const { return ranges > 0; }
+  };
+
+  double chord() const { return (fewer_.cost - more_.cost) / (more_.ranges - fewer_.ranges); }
+
+  // The marginal price at k of the power law C / m^a through both points: a chord between counts far apart
+  // has the slope of a count half-way between them.
+  double power_law_through_both() const {
+    const double a = std::log(fewer_.cost / more_.cost) / std::log(more_.ranges / fewer_.ranges);
+    return a * more_.cost * std::pow(more_.ranges / k_, a) / k_;
+  }
+
+  double k_;
+  double low_ = 0, high_ = kInfinity;  // prices known to give more / fewer than k ranges
+  Point more_, fewer_;                 // the last pass that gave more / fewer than k ranges
+};
+
+// A price whose forward pass has exactly k ranges (its F left in buffers.best), starting the search at
+// `lambda`; std::nullopt when none is found.
+std::optional<double> exact_price(const RangeCost& cost, std::size_t k, double lambda, bool simd,
+                                  PassBuffers& buffers) {
+  PriceSearch search(k);
+  for (int pass = 0; pass < kMaxPasses && lambda > 0 && std::isfinite(lambda); ++pass) {
+    const std::size_t ranges = lagrangian_pass(cost, lambda, PassDirection::kForward, simd, buffers);
+    if (ranges == k) return lambda;
+    lambda = search.next(lambda, ranges, buffers.best[cost.size()]);
+  }
+  return std::nullopt;
+}
+
+// Where the price search starts: the exact price of every kCoarseStep-th value (itself found the same way),
+// or the power law from the one-cluster cost. (2 / k times the DP's Lloyd bound is a worse start: on the
+// benchmark's heavy-tailed blocks that bound is about 1.75 times the optimum.)
+double starting_price(const RangeCost& cost, std::size_t k, bool simd, PassBuffers& buffers) {
+  const std::size_t n = cost.size();
+  const double kd = static_cast<double>(k);
+  const double from_power_law = 2 * cost(0, n) / (kd * kd * kd);
+  if (n < kCoarseMinValuesPerCluster * k) return from_power_law;
+  std::vector<uint32_t> every_few;
+  for (std::size_t i = 0; i < n; i += kCoarseStep) every_few.push_back(static_cast<uint32_t>(i));
+  every_few.push_back(static_cast<uint32_t>(n));
+  const RangeCost coarse = cost.restricted_to(every_few);
+  return exact_price(coarse, k, starting_price(coarse, k, simd, buffers), simd, buffers).value_or(from_power_law);
 }
 
 }  // namespace
 
-std::optional<std::vector<uint32_t>> boundary_candidates(const RangeCost& cost, std::size_t k) {
+std::size_t lagrangian_pass(const RangeCost& cost, double lambda, PassDirection direction, bool allow_simd,
+                            PassBuffers& buffers) {
+  const bool simd = allow_simd && cpu_has_avx2();
+  if (direction == PassDirection::kMirrored) return Pass<true>(cost, lambda, simd, buffers).run();
+  return Pass<false>(cost, lambda, simd, buffers).run();
+}
+
+std::optional<std::vector<uint32_t>> boundary_candidates(const RangeCost& cost, std::size_t k, bool allow_simd) {
   const std::size_t n = cost.size();
   const double total = cost(0, n);
   if (k < 2 || k >= n || !(total > 0)) return std::nullopt;
-  double lambda = 2 * total / (static_cast<double>(k) * static_cast<double>(k) * static_cast<double>(k));
-  double low = 0, high = kInfinity;
-  std::optional<PassResult> forward;
-  for (int pass = 0; pass < kMaxPasses && lambda > 0 && std::isfinite(lambda); ++pass) {
-    PassResult result = lagrangian_pass(cost, n, lambda);
-    if (result.ranges == k) {
-      forward = std::move(result);
-      break;
-    }
-    (result.ranges > k ? low : high) = lambda;
-    lambda = next_lambda(lambda, result.ranges, k, low, high);
-  }
-  if (!forward) return std::nullopt;
-
-  // The same pass on the mirrored values: backward.best[n - i] is G(i), the suffix from value i on.
-  const auto mirrored = [&cost, n](std::size_t j, std::size_t i) { return cost(n - i, n - j); };
-  const PassResult backward = lagrangian_pass(mirrored, n, lambda);
-  const double lambda_k = lambda * static_cast<double>(k);
-  const double optimum = forward->best[n] - lambda_k;
+  PassBuffers forward, backward;
+  const std::optional<double> lambda =
+      exact_price(cost, k, starting_price(cost, k, allow_simd, forward), allow_simd, forward);
+  if (!lambda) return std::nullopt;
+  lagrangian_pass(cost, *lambda, PassDirection::kMirrored, allow_simd, backward);
+  const double lambda_k = *lambda * static_cast<double>(k);
+  const double optimum = forward.best[n] - lambda_k;
   // The margin covers rounding: the D values differ by about k rounding errors of range costs, each relative
   // to the total second moment (`total`), far below this.
   const double limit = optimum + 1e-9 * (optimum + lambda_k) + 1e-12 * static_cast<double>(k) * total;
   std::vector<uint32_t> positions{0};
   for (std::size_t i = 1; i < n; ++i) {
-    if (forward->best[i] + backward.best[n - i] - lambda_k <= limit) positions.push_back(static_cast<uint32_t>(i));
+    if (forward.best[i] + backward.best[n - i] - lambda_k <= limit) positions.push_back(static_cast<uint32_t>(i));
   }
   positions.push_back(static_cast<uint32_t>(n));
   // Fewer than k - 1 inner positions would contradict the optimum found (rounding beyond the margin):
