@@ -80,7 +80,7 @@ struct FourRows {
     return kMirrored ? _mm256_sub_pd(_mm256_set1_pd(split_sum), rows) : _mm256_sub_pd(rows, _mm256_set1_pd(split_sum));
   }
 
-  // best + cost(split, row) + lambda for the four rows, as Pass::value computes it: lane by lane the same
+  // best + cost(split, row) + lambda for the four rows, as the pass's value() computes it: lane by lane the same
   // IEEE operations (cost_from_sums, no FMA), so the comparisons are bit-identical to the scalar ones.
   PALETTIZE_AVX2_INLINE __m256d values(std::size_t split, double best, double lambda) const {
     const std::size_t at = kMirrored ? n - split : split;
@@ -95,111 +95,23 @@ struct FourRows {
 };
 #endif
 
-// One pass in one direction. Mirrored, the values are read from the last to the first: range [j, i) of the
-// pass is range [n - i, n - j) of `cost`, so best[n - i] is G(i).
-template <bool kMirrored>
-class Pass {
- public:
-  Pass(const RangeCost& cost, double lambda, bool simd, PassBuffers& buffers)
-      : cost_(cost), n_(cost.size()), lambda_(lambda), simd_(simd), best_(buffers.best), queue_(buffers.queue),
-        ranges_(buffers.ranges) {}
-
-  std::size_t run() {
-    best_.assign(n_ + 1, 0.0);
-    ranges_.assign(n_ + 1, 0);
-    queue_.clear();
-    std::size_t head = 0;
-    queue_.push_back({0, 1});
-    for (std::size_t i = 1; i <= n_; ++i) {
-      while (queue_.size() - head > 1 && queue_[head + 1].first_row <= i) ++head;
-      const std::size_t split = queue_[head].split;
-      best_[i] = value(split, i);
-      ranges_[i] = ranges_[split] + 1;
-      if (i < n_) enqueue(i, head);
-    }
-    return ranges_[n_];
-  }
-
- private:
-  double range_cost(std::size_t j, std::size_t i) const { return kMirrored ? cost_(n_ - i, n_ - j) : cost_(j, i); }
-  double value(std::size_t split, std::size_t row) const { return best_[split] + range_cost(split, row) + lambda_; }
-  bool takes_over(std::size_t split, std::size_t other, std::size_t row) const {
-    return value(split, row) <= value(other, row);
-  }
-
-  // Split i, for rows after i: it replaces the candidates it beats from their first row on, and takes over
-  // from the last one left at the first row where it beats it.
-  void enqueue(std::size_t i, std::size_t head) {
-    while (queue_.size() > head) {
-      const PassBuffers::Candidate last = queue_.back();
-      const std::size_t from = std::max(last.first_row, i + 1);
-      const std::size_t row = first_row_taken(i, last.split, from);
-      if (row == from) {
-        queue_.pop_back();
-        continue;
-      }
-      if (row <= n_) queue_.push_back({i, row});
-      return;
-    }
-    queue_.push_back({i, i + 1});
-  }
-
-  // The first row >= from where split i is at least as good as `other` (n + 1: none). The difference is
-  // monotone in the row: a few rows four at a time, then galloping (the row is usually about a cluster's
-  // width away by then) and binary search.
-  std::size_t first_row_taken(std::size_t i, std::size_t other, std::size_t from) const {
-    std::size_t lo = from;
-    for (int step = 0; step < kLinearSteps && lo <= n_; ++step, lo += 4) {
-      const unsigned taken = taken_in_four_rows(i, other, lo);
-      if (taken != 0) return lo + static_cast<std::size_t>(std::countr_zero(taken));
-    }
-    std::size_t hi = n_ + 1;  // the first row taken lies in [lo, hi)
-    for (std::size_t step = 1, passed = lo - 1; passed + step <= n_; step *= 2) {
-      if (takes_over(i, other, passed + step)) {
-        hi = passed + step;
-        break;
-      }
-      passed += step;
-      lo = passed + 1;
-    }
-    while (lo < hi) {
-      const std::size_t mid = lo + (hi - lo) / 2;
-      if (takes_over(i, other, mid)) {
-        hi = mid;
-      } else {
-        lo = mid + 1;
-      }
-    }
-    return lo;
-  }
-
-  // Bit t: split i takes over at row r + t (rows past n never).
-  unsigned taken_in_four_rows(std::size_t i, std::size_t other, std::size_t r) const {
-#ifdef PALETTIZE_LAGRANGIAN_AVX2
-    if (simd_ && r + 3 <= n_) return taken_in_four_rows_avx2(i, other, r);
-#endif
-    unsigned taken = 0;
-    for (std::size_t t = 0; t < 4 && r + t <= n_; ++t) taken |= static_cast<unsigned>(takes_over(i, other, r + t)) << t;
-    return taken;
-  }
+#define PALETTIZE_PASS_CLASS PassScalar
+#define PALETTIZE_PASS_TARGET
+#define PALETTIZE_PASS_SIMD 0
+#include "clustering/kmeans1d_pass.inc"
+#undef PALETTIZE_PASS_CLASS
+#undef PALETTIZE_PASS_TARGET
+#undef PALETTIZE_PASS_SIMD
 
 #ifdef PALETTIZE_LAGRANGIAN_AVX2
-  __attribute__((target("avx2"))) unsigned taken_in_four_rows_avx2(std::size_t i, std::size_t other,
-                                                                   std::size_t r) const {
-    const FourRows<kMirrored> rows(cost_, n_, r);
-    const __m256d mine = rows.values(i, best_[i], lambda_), theirs = rows.values(other, best_[other], lambda_);
-    return static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(mine, theirs, _CMP_LE_OQ)));
-  }
+#define PALETTIZE_PASS_CLASS PassAvx2
+#define PALETTIZE_PASS_TARGET __attribute__((target("avx2")))
+#define PALETTIZE_PASS_SIMD 1
+#include "clustering/kmeans1d_pass.inc"
+#undef PALETTIZE_PASS_CLASS
+#undef PALETTIZE_PASS_TARGET
+#undef PALETTIZE_PASS_SIMD
 #endif
-
-  const RangeCost& cost_;
-  const std::size_t n_;
-  const double lambda_;
-  const bool simd_;
-  std::vector<double>& best_;
-  std::vector<PassBuffers::Candidate>& queue_;
-  std::vector<uint32_t>& ranges_;
-};
 
 // The search for a price whose optimum has exactly k ranges. The optimal cost OPT(m) is convex in m, and a
 // pass at price lambda lands on an m whose slopes bracket lambda, and tells OPT(m) (F(U) - lambda * m). Once
@@ -277,9 +189,15 @@ double starting_price(const RangeCost& cost, std::size_t k, bool simd, PassBuffe
 
 std::size_t lagrangian_pass(const RangeCost& cost, double lambda, PassDirection direction, bool allow_simd,
                             PassBuffers& buffers) {
-  const bool simd = allow_simd && cpu_has_avx2();
-  if (direction == PassDirection::kMirrored) return Pass<true>(cost, lambda, simd, buffers).run();
-  return Pass<false>(cost, lambda, simd, buffers).run();
+#ifdef PALETTIZE_LAGRANGIAN_AVX2
+  if (allow_simd && cpu_has_avx2()) {
+    if (direction == PassDirection::kMirrored) return PassAvx2<true>(cost, lambda, buffers).run();
+    return PassAvx2<false>(cost, lambda, buffers).run();
+  }
+#endif
+  (void)allow_simd;
+  if (direction == PassDirection::kMirrored) return PassScalar<true>(cost, lambda, buffers).run();
+  return PassScalar<false>(cost, lambda, buffers).run();
 }
 
 std::optional<std::vector<uint32_t>> boundary_candidates(const RangeCost& cost, std::size_t k, bool allow_simd) {
