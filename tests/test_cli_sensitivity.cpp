@@ -254,6 +254,15 @@ TEST_F(Sensitivity, SearchFindsTheMeasuredBestRecipeAndWritesItAsAConfig) {
   ASSERT_EQ(compress.exit_code, 0) << describe(compress);
   EXPECT_LE(compress.json()["total"]["bits_per_weight"].get<double>(), 8.2);
 
+  // With exchanges: the descent's recipe is already the best here, so no exchange is taken.
+  const RunResult exchanged =
+      run_palettize({"search", model_.string(), recipe.string(), "--target-bits", "8.2", "--spec", kSpec,
+                     "--candidates", "2,4,8,4@g2", "--input", "x=8,256", "--threads", "1", "--exchange-tries", "3",
+                     "--force"});
+  ASSERT_EQ(exchanged.exit_code, 0) << describe(exchanged);
+  EXPECT_NE(exchanged.out.find(", 0 exchange\n"), std::string::npos) << exchanged.out;
+  EXPECT_EQ(read_json(recipe), config);
+
   const RunResult exists = run_palettize({"search", model_.string(), recipe.string(), "--target-bits", "8.2",
                                           "--spec", kSpec, "--input", "x=8,256", "--quiet"});
   EXPECT_EQ(exists.exit_code, 2);

@@ -179,12 +179,15 @@ RC_GTEST_PROP(MeasuredSearch, FitsTheBudgetBeatsEveryUniformRecipeAndIsLocallyOp
   const SearchResult again = measured_search(problem);
   RC_ASSERT(again.choice == result.choice);
   RC_ASSERT(again.evaluations == result.evaluations);
-  // The exchange phase only ever takes recipes that measure lower.
-  SearchOptions descent_only;
-  descent_only.exchange_tries = 0;
-  RC_ASSERT(result.damage <= measured_search(problem, descent_only).damage);
-  for (std::size_t i = 1; i < result.steps.size(); ++i) {
-    if (result.steps[i].phase == "exchange") RC_ASSERT(result.steps[i].damage < result.steps[i - 1].damage);
+  // The exchange phase only ever takes recipes that measure lower, and keeps within the budget.
+  SearchOptions exchanging;
+  exchanging.exchange_tries = *rc::gen::inRange(1, 8);
+  const SearchResult exchanged = measured_search(problem, exchanging);
+  RC_ASSERT(exchanged.damage <= result.damage);
+  RC_ASSERT(exchanged.size_bits <= problem.budget_bits);
+  RC_ASSERT(exchanged.damage == random->damage.at(exchanged.choice));
+  for (std::size_t i = 1; i < exchanged.steps.size(); ++i) {
+    if (exchanged.steps[i].phase == "exchange") RC_ASSERT(exchanged.steps[i].damage < exchanged.steps[i - 1].damage);
   }
 }
 
@@ -199,11 +202,11 @@ TEST(MeasuredSearch, ExchangesOneTensorUpAndAnotherDown) {
                                                   {{0, 0, 1}, 3.0}, {{1, 1, 0}, 2.2}, {{1, 0, 1}, 4.0},
                                                   {{0, 1, 1}, 1.5}, {{1, 1, 1}, 2.5}};
   problem.measure = [&](const std::vector<int>& recipe) { return damage.at(recipe); };
-  SearchOptions descent_only;
-  descent_only.exchange_tries = 0;
-  EXPECT_EQ(measured_search(problem, descent_only).choice, (std::vector<int>{1, 1, 0}));
+  EXPECT_EQ(measured_search(problem).choice, (std::vector<int>{1, 1, 0}));  // no exchange phase by default
 
-  const SearchResult result = measured_search(problem);
+  SearchOptions exchanging;
+  exchanging.exchange_tries = 6;
+  const SearchResult result = measured_search(problem, exchanging);
   EXPECT_EQ(result.choice, (std::vector<int>{0, 1, 1}));
   EXPECT_EQ(result.damage, 1.5);
   EXPECT_EQ(result.found_by, "search");
@@ -283,9 +286,7 @@ TEST(MeasuredSearch, TriesTheNextFewSmallerCandidatesAndBreaksTiesByTensorThenCa
     measured.push_back(recipe);
     return recipe == std::vector<int>{0, 0} ? 0.0 : 1.0;
   };
-  SearchOptions descent_only;
-  descent_only.exchange_tries = 0;  // an exchange round measures the next smaller candidates of the result
-  const SearchResult result = measured_search(problem, descent_only);
+  const SearchResult result = measured_search(problem);  // no exchange phase by default
   EXPECT_EQ(result.choice, (std::vector<int>{1, 0}));
   EXPECT_EQ(result.found_by, "search");
   EXPECT_EQ(std::count(measured.begin(), measured.end(), std::vector<int>{4, 0}), 0);  // the 4th smaller

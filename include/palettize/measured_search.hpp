@@ -64,7 +64,9 @@ struct SearchStep {
 
 struct SearchOptions {
   int moves_per_tensor = 3;  // descent: the next this-many smaller candidates of each tensor are tried
-  int exchange_tries = 6;    // exchange: pairs measured per round before giving up; 0: no exchange phase
+  // Exchange: pairs measured per round before giving up; 0 (the default): no exchange phase. Off by default
+  // because on PP-OCR rec it raised the measured objective without gaining on other inputs (docs/QUALITY.md).
+  int exchange_tries = 0;
   std::function<void(const SearchStep&)> progress;  // called after every step taken and uniform recipe measured
 };
 
@@ -86,7 +88,7 @@ struct SearchResult {
 //     the budget, every move that does is measured, and the one of least damage is the last step;
 //  3. fill: spend the bits left by the last move on the single upgrade that lowers the measured damage
 //     most, until none does;
-//  4. exchange: measure the single moves of each tensor (its `moves_per_tensor` nearest larger and smaller
+//  4. exchange (when options.exchange_tries > 0): measure the single moves of each tensor (its `moves_per_tensor` nearest larger and smaller
 //     candidates) in the recipe, predict the change of each pair of one tensor up and another down that fits
 //     the budget by adding their two changes, and measure the `exchange_tries` pairs predicted best in turn;
 //     take the first that measures lower, fill again, and repeat until a round takes none. Single moves are

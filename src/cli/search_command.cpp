@@ -260,7 +260,8 @@ Command add_search_command(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--exchange-tries", options->exchange_tries,
                   "after the descent, pairs of one tensor up and another down measured per round before "
-                  "stopping; 0: no exchange")
+                  "stopping; 0: no exchange (it raises the measured SNR, which may not carry over to other "
+                  "inputs)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app->add_flag("--force", options->force, "overwrite an existing RECIPE");
