@@ -333,31 +333,30 @@ rc::Gen<RandomBlock> real_valued_block() {
   });
 }
 
-RC_GTEST_PROP(Kmeans1dProperty, DpOnLagrangianCandidatesReachesTheFullDpOptimum, ()) {
+RC_GTEST_PROP(Kmeans1dProperty, LagrangianBoundsReachTheFullDpOptimum, ()) {
   const bool real_weights = *rc::gen::arbitrary<bool>();
   const RandomBlock b = real_weights ? *real_valued_block() : *rc::gen::oneOf(random_block(), larger_block());
-  if (b.values.size() < 3u) return;  // one cluster, or one per value: nothing to narrow
-  const std::size_t k = *rc::gen::inRange<std::size_t>(2, b.values.size());
+  if (b.values.size() < 3u) return;  // one cluster, or one per value
+  const std::size_t n = b.values.size();
+  const std::size_t k = *rc::gen::inRange<std::size_t>(2, n);
   const RangeCost cost(b.values, b.weights);
   const std::vector<uint32_t> full = full_dp_bounds(cost, k);
-  const std::optional<std::vector<uint32_t>> positions = boundary_candidates(cost, k);
-  RC_CLASSIFY(positions.has_value(), "narrowed");
-  if (!positions) return;
-  RC_ASSERT(positions->front() == 0u);
-  RC_ASSERT(positions->back() == b.values.size());
-  RC_ASSERT(std::is_sorted(positions->begin(), positions->end()));
-  for (const uint32_t bound : full) RC_ASSERT(std::binary_search(positions->begin(), positions->end(), bound));
-  RC_ASSERT(boundary_candidates(cost, k, /*allow_simd=*/false) == positions);
-  const std::vector<uint32_t> narrowed = optimal_bounds_on_positions(cost, *positions, k);
-  const double total = cost(0, b.values.size());
-  RC_ASSERT(std::fabs(partition_cost(cost, narrowed) - partition_cost(cost, full)) <=
+  const std::optional<std::vector<uint32_t>> bounds = lagrangian_bounds(cost, k);
+  RC_CLASSIFY(bounds.has_value(), "solved by passes");
+  if (!bounds) return;
+  RC_ASSERT(bounds->size() == k + 1);
+  RC_ASSERT(bounds->front() == 0u);
+  RC_ASSERT(bounds->back() == n);
+  RC_ASSERT(std::adjacent_find(bounds->begin(), bounds->end(), std::greater_equal<>()) == bounds->end());
+  RC_ASSERT(lagrangian_bounds(cost, k, /*allow_simd=*/false) == bounds);
+  const double total = cost(0, n);
+  RC_ASSERT(std::fabs(partition_cost(cost, *bounds) - partition_cost(cost, full)) <=
             tolerance(partition_cost(cost, full), total, b.values, b.weights));
-  if (real_weights) RC_ASSERT(narrowed == full);
+  if (real_weights) RC_ASSERT(*bounds == full);
 }
 
-// A pass at price lambda reaches min over m of (OPT(m) + lambda * m), forward and mirrored (the same optimum
-// read from the other end), with a count of ranges that attains it; the AVX2 comparisons change nothing, bit
-// for bit.
+// A pass at price lambda reaches min over m of (OPT(m) + lambda * m), with a count of ranges that attains it
+// and a chain of parents that is a partition of that cost; the AVX2 comparisons change nothing, bit for bit.
 RC_GTEST_PROP(Kmeans1dProperty, LagrangianPassesReachThePricedOptimumAndSimdMatchesScalar, ()) {
   const RandomBlock b = *rc::gen::oneOf(random_block(), larger_block(), real_valued_block());
   const std::size_t n = b.values.size();
@@ -369,15 +368,19 @@ RC_GTEST_PROP(Kmeans1dProperty, LagrangianPassesReachThePricedOptimumAndSimdMatc
   double expected = kInfinity;
   for (std::size_t m = 1; m <= n; ++m) expected = std::min(expected, optimum[m - 1] + lambda * static_cast<double>(m));
   const double slack = tolerance(expected, total, b.values, b.weights);
-  for (const PassDirection direction : {PassDirection::kForward, PassDirection::kMirrored}) {
-    PassBuffers simd, scalar;
-    const std::size_t ranges = lagrangian_pass(cost, lambda, direction, true, simd);
-    RC_ASSERT(lagrangian_pass(cost, lambda, direction, false, scalar) == ranges);
-    RC_ASSERT(simd.best == scalar.best);
-    RC_ASSERT(std::fabs(simd.best[n] - expected) <= slack);
-    RC_ASSERT(ranges >= 1u && ranges <= n);
-    RC_ASSERT(std::fabs(optimum[ranges - 1] + lambda * static_cast<double>(ranges) - expected) <= slack);
-  }
+  PassBuffers simd, scalar;
+  const std::size_t ranges = lagrangian_pass(cost, lambda, true, simd);
+  RC_ASSERT(lagrangian_pass(cost, lambda, false, scalar) == ranges);
+  RC_ASSERT(simd.best == scalar.best);
+  RC_ASSERT(simd.parent == scalar.parent);
+  RC_ASSERT(std::fabs(simd.best[n] - expected) <= slack);
+  RC_ASSERT(ranges >= 1u && ranges <= n);
+  RC_ASSERT(std::fabs(optimum[ranges - 1] + lambda * static_cast<double>(ranges) - expected) <= slack);
+  std::vector<uint32_t> chain{static_cast<uint32_t>(n)};
+  while (chain.back() != 0 && chain.size() <= n) chain.push_back(simd.parent[chain.back()]);
+  RC_ASSERT(chain.size() == ranges + 1);
+  std::reverse(chain.begin(), chain.end());
+  RC_ASSERT(std::fabs(partition_cost(cost, chain) + lambda * static_cast<double>(ranges) - expected) <= slack);
 }
 
 TEST(Kmeans1dLagrangian, RestrictedCostsAreTheSameRangeCostsBitForBit) {
@@ -395,8 +398,9 @@ TEST(Kmeans1dLagrangian, RestrictedCostsAreTheSameRangeCostsBitForBit) {
   EXPECT_EQ(restricted.weight_prefix()[4 + RangeCost::kPadding], restricted.weight_prefix()[4]);
 }
 
-TEST(Kmeans1dLagrangian, NarrowsLargeBlocksToFewPositionsAndKeepsTheOptimum) {
-  // Heavy-tailed values on a fine grid, counts as weights: the blocks optimal_bounds narrows for k >= 64.
+TEST(Kmeans1dLagrangian, SolvesLargeBlocksAsTheDpDoesTiesIncluded) {
+  // Heavy-tailed values on a fine grid, counts as weights: the blocks optimal_bounds solves by passes for
+  // k >= 16. At k = 256 their tails hold exactly tied partitions, which both take at the leftmost split.
   std::mt19937 rng(21);
   std::student_t_distribution<double> t(5.0);
   for (const std::size_t n : {4096u, 65536u}) {
@@ -409,22 +413,35 @@ TEST(Kmeans1dLagrangian, NarrowsLargeBlocksToFewPositionsAndKeepsTheOptimum) {
     }
     const RangeCost cost(values, weights);
     for (const std::size_t k : {16u, 64u, 256u}) {
-      const std::optional<std::vector<uint32_t>> positions = boundary_candidates(cost, k);
-      ASSERT_TRUE(positions.has_value()) << "n = " << n << ", k = " << k;
-      EXPECT_LT(positions->size(), values.size() / 4) << "n = " << n << ", k = " << k;
+      const std::optional<std::vector<uint32_t>> bounds = lagrangian_bounds(cost, k);
+      ASSERT_TRUE(bounds.has_value()) << "n = " << n << ", k = " << k;
       const std::vector<uint32_t> full = full_dp_bounds(cost, k);
+      EXPECT_EQ(*bounds, full) << "n = " << n << ", k = " << k;
       EXPECT_EQ(optimal_bounds(values, weights, k), full) << "n = " << n << ", k = " << k;
-      EXPECT_EQ(optimal_bounds_on_positions(cost, *positions, k), full) << "n = " << n << ", k = " << k;
     }
   }
 }
 
 TEST(Kmeans1dLagrangian, GivesUpWithoutAWrongAnswer) {
-  // Nothing to narrow: one cluster per value, a single cluster, or no spread at all.
+  // Nothing to price: one cluster per value, a single cluster, or no spread at all.
   const std::vector<double> values = {0, 1, 2, 3}, weights(4, 1.0), zero_weights(4, 0.0);
-  EXPECT_FALSE(boundary_candidates(RangeCost(values, weights), 4).has_value());
-  EXPECT_FALSE(boundary_candidates(RangeCost(values, weights), 1).has_value());
-  EXPECT_FALSE(boundary_candidates(RangeCost(values, zero_weights), 2).has_value());
+  EXPECT_FALSE(lagrangian_bounds(RangeCost(values, weights), 4).has_value());
+  EXPECT_FALSE(lagrangian_bounds(RangeCost(values, weights), 1).has_value());
+  EXPECT_FALSE(lagrangian_bounds(RangeCost(values, zero_weights), 2).has_value());
+  // Equally spaced equal weights: OPT is linear between some counts, where no price singles k out, and the
+  // DP answers instead.
+  std::vector<double> grid, ones;
+  for (int i = 0; i < 12; ++i) {
+    grid.push_back(i);
+    ones.push_back(1);
+  }
+  for (std::size_t k = 2; k < grid.size(); ++k) {
+    const std::optional<std::vector<uint32_t>> bounds = lagrangian_bounds(RangeCost(grid, ones), k);
+    if (bounds) {
+      EXPECT_EQ(*bounds, full_dp_bounds(RangeCost(grid, ones), k)) << "k = " << k;
+    }
+  }
+  EXPECT_EQ(optimal_bounds(grid, ones, 5), full_dp_bounds(RangeCost(grid, ones), 5));
 }
 
 // ----- row minima ------------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@
 // are then solved the same way. Each level of the recursion covers about half the layer x value cells of
 // the one above, so the total work is about twice one DP, and the memory is O(U) whatever k.
 //
-// With many clusters, both are preceded by the Lagrangian narrowing (kmeans1d_lagrangian.cpp): when it
-// succeeds, the DP runs only on the few positions that can be boundaries.
+// With many clusters, both are preceded by Lagrangian relaxation (kmeans1d_lagrangian.cpp), which finds the
+// optimum in a few passes when a price per cluster singles out k.
 #include <algorithm>
 #include <numeric>
 #include <optional>
@@ -28,16 +28,6 @@ std::vector<uint32_t> bounds_with_table(std::span<const double> values, std::spa
   options.upper_bound = lloyd_upper_bound(cost, values, weights, k);
   run_dp(cost, k, &table, options);
   return backtrack(table, values.size(), k);
-}
-
-// optimal_bounds_on_positions over what boundary_candidates keeps; or std::nullopt when it keeps none or
-// the split table would not fit max_table_entries.
-std::optional<std::vector<uint32_t>> bounds_by_lagrangian(std::span<const double> values, std::span<const double> weights,
-                                                          std::size_t k, std::size_t max_table_entries) {
-  const RangeCost cost(values, weights);
-  const std::optional<std::vector<uint32_t>> positions = boundary_candidates(cost, k);
-  if (!positions || (k - 1) * (positions->size() + 1) > max_table_entries) return std::nullopt;
-  return optimal_bounds_on_positions(cost, *positions, k);
 }
 
 // The row of layer h on the optimal k-cluster path (1 <= h < k <= U): the DP of run_dp with a table (same
@@ -83,7 +73,7 @@ void append_bounds(std::span<const double> values, std::span<const double> weigh
     return;
   }
   if (k >= kLagrangianMinClusters) {
-    if (const auto part = bounds_by_lagrangian(values, weights, k, max_table_entries)) {
+    if (const auto part = lagrangian_bounds(RangeCost(values, weights), k)) {
       for (std::size_t t = 1; t < part->size(); ++t) bounds.push_back(static_cast<uint32_t>(offset + (*part)[t]));
       return;
     }
@@ -100,16 +90,6 @@ void append_bounds(std::span<const double> values, std::span<const double> weigh
 }
 
 }  // namespace
-
-std::vector<uint32_t> optimal_bounds_on_positions(const RangeCost& cost, std::span<const uint32_t> positions,
-                                                  std::size_t k) {
-  const RangeCost restricted = cost.restricted_to(positions);
-  SplitTable table(k, restricted.size());
-  run_dp(restricted, k, &table, DpOptions{});
-  std::vector<uint32_t> bounds = backtrack(table, restricted.size(), k);
-  for (uint32_t& bound : bounds) bound = positions[bound];
-  return bounds;
-}
 
 std::vector<uint32_t> optimal_bounds(std::span<const double> values, std::span<const double> weights, std::size_t k,
                                      std::size_t max_table_entries) {

@@ -248,9 +248,9 @@ double lloyd_upper_bound(const RangeCost& cost, std::span<const double> values, 
 // millions of distinct float32 values pay the halving's second pass.
 inline constexpr std::size_t kMaxSplitTableEntries = std::size_t{1} << 25;
 
-// From this many clusters on, optimal_bounds first narrows the positions a boundary can take by Lagrangian
-// relaxation (boundary_candidates): a few O(U log U) passes instead of k DP layers. Below it the layers are
-// cheaper than the passes (measured on F16 blocks: k = 8 is slower that way, k = 16 and up faster).
+// From this many clusters on, optimal_bounds first tries Lagrangian relaxation (lagrangian_bounds): a few
+// O(U log U) passes instead of k DP layers. Below it the layers are cheaper than the passes (measured on F16
+// blocks: k = 8 is slower that way, k = 16 and up faster).
 inline constexpr std::size_t kLagrangianMinClusters = 16;
 
 // The buffers of a Lagrangian pass (kmeans1d_lagrangian.cpp), kept from one pass to the next.
@@ -260,29 +260,19 @@ struct PassBuffers {
   };
   std::vector<double> best;  // best[i]: least cost + lambda * ranges over partitions of the first i values
   std::vector<Candidate> queue;
-  std::vector<uint32_t> ranges;
+  std::vector<uint32_t> ranges;  // ranges[i]: how many ranges that optimum has
+  std::vector<uint32_t> parent;  // parent[i]: where its last range starts
 };
 
-enum class PassDirection {
-  kForward,   // best[i] is F(i), over the first i values
-  kMirrored,  // best[n - i] is G(i), over the values from i on
-};
-
-// One pass at price lambda per range: fills buffers.best and returns the number of ranges of the optimum of
+// One pass at price lambda per range: fills `buffers` and returns the number of ranges of the optimum of
 // all values. The AVX2 comparisons perform the scalar ones' IEEE operations lane by lane: allow_simd does
 // not change the result (tests check it bit for bit).
-std::size_t lagrangian_pass(const RangeCost& cost, double lambda, PassDirection direction, bool allow_simd,
-                            PassBuffers& buffers);
+std::size_t lagrangian_pass(const RangeCost& cost, double lambda, bool allow_simd, PassBuffers& buffers);
 
-// The positions (0 and U included, ascending) that can end a cluster of an optimal k-partition of the
-// values of `cost`, or std::nullopt when no price per cluster was found whose optimum has exactly k ranges
-// (ties), or the positions are more than half the values (kmeans1d_lagrangian.cpp).
-std::optional<std::vector<uint32_t>> boundary_candidates(const RangeCost& cost, std::size_t k, bool allow_simd = true);
-
-// The leftmost-split optimum of the full DP (no pruning) over the values of `cost`, with boundaries allowed
-// only at `positions` (as for RangeCost::restricted_to; at least k + 1 of them): k + 1 value positions.
-std::vector<uint32_t> optimal_bounds_on_positions(const RangeCost& cost, std::span<const uint32_t> positions,
-                                                  std::size_t k);
+// The optimal k-partition of the values of `cost` (k + 1 bounds, 0 first, U last) from a pass whose optimum
+// has exactly k ranges; std::nullopt when no price was found that gives exactly k (ties), or the partition
+// does not cost what the pass says within rounding (kmeans1d_lagrangian.cpp). O(U) memory.
+std::optional<std::vector<uint32_t>> lagrangian_bounds(const RangeCost& cost, std::size_t k, bool allow_simd = true);
 
 // Boundaries of the optimal k-partition (1 <= k <= U): k+1 ascending entries, 0 first, U last. With a split
 // table when (k-1) x (U+2) entries fit max_table_entries, otherwise by halving the layers (Hirschberg):

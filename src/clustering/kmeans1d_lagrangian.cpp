@@ -1,24 +1,21 @@
-// Which values can end a cluster of the optimal k-partition, found by Lagrangian relaxation; the exact DP
-// then runs on those positions alone (kmeans1d_bounds.cpp).
+// The optimal k-partition by Lagrangian relaxation, for many clusters: a few passes instead of k DP layers
+// (kmeans1d_bounds.cpp falls back to the DP when this gives up).
 //
 // For a price lambda per cluster, F(i) = the least cost + lambda * (number of ranges) over all partitions of
 // the first i values, with any number of ranges. That is one pass over the values, not k layers: the
 // concave least-weight subsequence problem, solved with a queue of candidate last splits (the range cost is
-// Monge, so a later split, once better for some row, stays better for every later row). When the pass's
-// optimum has exactly k ranges, it is an optimal k-partition (every k-partition Q has cost(Q) + lambda * k
-// >= F(U)), and its cost is the optimum OPT. The optimal cost is convex in k, so such a lambda exists unless
-// costs tie; a few passes find it, guided by the power law of k-means costs (OPT ~ C / k^2, so the marginal
-// lambda ~ 2 C / k^3), starting from the lambda that works on every 4th value (which costs a quarter pass
-// each and usually leaves one or two full passes).
+// Monge, so a later split, once strictly better for some row, stays so for every later row). When the
+// pass's optimum has exactly k ranges, it is an optimal k-partition: every k-partition Q has
+// cost(Q) + lambda * k >= F(U). The optimal cost is convex in k, so such a lambda exists unless costs tie
+// (then OPT is linear across k and no price singles k out); a few passes find it, starting from the price
+// that works on every 4th value (a quarter of a pass each; it usually leaves one or two full passes).
 //
-// Then with G(i), the same for the values from i on (a backward pass), any partition into k ranges with a
-// boundary at i costs at least F(i) + G(i) - lambda * k (weak duality, on each side of i). Only positions
-// where that is <= OPT can be boundaries of an optimal k-partition, of any optimal one: on the smooth
-// distributions of weights a handful per boundary (17 of 3,370 values for k = 16, 540 of 14,300 for k = 256
-// in the F16 benchmark blocks). The DP restricted to them (RangeCost::restricted_to) returns an optimal
-// partition: every optimal partition survives, and the ranges cost bit for bit what they cost in the full
-// DP. Unless two partitions tie exactly, it is the full DP's own (the benchmark outputs are byte-identical);
-// on exact ties (small integers), either DP's rounding may pick a different one of the tied optima.
+// Which optimum: on exact ties (two partitions of equal cost, as singletons in the tails of F16 blocks
+// give at k = 256), a later split takes over only when strictly better, so each range starts at its
+// leftmost optimal split, as in the DP. On the benchmark's blocks at k = 16, 64 and 256 the partitions are
+// the DP's own, ties included (tests compare them on random blocks). Before it is returned, the partition's
+// cost is checked against the priced optimum F(U) - lambda * k; a mismatch beyond rounding, which would
+// mean the queue went wrong, gives up instead.
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -58,35 +55,23 @@ bool cpu_has_avx2() {
 #ifdef PALETTIZE_LAGRANGIAN_AVX2
 #define PALETTIZE_AVX2_INLINE __attribute__((target("avx2"), always_inline)) inline
 
-// The prefix sums of rows r..r+3 of a pass (r + 3 <= n): forward prefix[r + t]; mirrored prefix[n - r - t],
-// loaded from n - r - 3 on and the lanes reversed.
-template <bool kMirrored>
+// The prefix sums of rows r..r+3 of a pass (r + 3 <= n).
 struct FourRows {
   __m256d weight, first, second;
   const RangeCost& cost;
-  std::size_t n;
 
-  PALETTIZE_AVX2_INLINE FourRows(const RangeCost& range_cost, std::size_t n_values, std::size_t r)
-      : weight(load(range_cost.weight_prefix(), n_values, r)), first(load(range_cost.first_prefix(), n_values, r)),
-        second(load(range_cost.second_prefix(), n_values, r)), cost(range_cost), n(n_values) {}
+  PALETTIZE_AVX2_INLINE FourRows(const RangeCost& range_cost, std::size_t r)
+      : weight(_mm256_loadu_pd(range_cost.weight_prefix() + r)),
+        first(_mm256_loadu_pd(range_cost.first_prefix() + r)),
+        second(_mm256_loadu_pd(range_cost.second_prefix() + r)),
+        cost(range_cost) {}
 
-  PALETTIZE_AVX2_INLINE static __m256d load(const double* prefix, std::size_t n_values, std::size_t r) {
-    if (!kMirrored) return _mm256_loadu_pd(prefix + r);
-    return _mm256_permute4x64_pd(_mm256_loadu_pd(prefix + (n_values - r - 3)), 0b00011011);
-  }
-
-  // Forward: prefix[row] - prefix[split]; mirrored: prefix[n - split] - prefix[n - row] (end minus begin).
-  PALETTIZE_AVX2_INLINE static __m256d range(__m256d rows, double split_sum) {
-    return kMirrored ? _mm256_sub_pd(_mm256_set1_pd(split_sum), rows) : _mm256_sub_pd(rows, _mm256_set1_pd(split_sum));
-  }
-
-  // best + cost(split, row) + lambda for the four rows, as the pass's value() computes it: lane by lane the same
-  // IEEE operations (cost_from_sums, no FMA), so the comparisons are bit-identical to the scalar ones.
+  // best + cost(split, row) + lambda for the four rows, as the pass's value() computes it: lane by lane the
+  // same IEEE operations (cost_from_sums, no FMA), so the comparisons are bit-identical to the scalar ones.
   PALETTIZE_AVX2_INLINE __m256d values(std::size_t split, double best, double lambda) const {
-    const std::size_t at = kMirrored ? n - split : split;
-    const __m256d range_weight = range(weight, cost.weight_prefix()[at]);
-    const __m256d range_first = range(first, cost.first_prefix()[at]);
-    const __m256d range_second = range(second, cost.second_prefix()[at]);
+    const __m256d range_weight = _mm256_sub_pd(weight, _mm256_set1_pd(cost.weight_prefix()[split]));
+    const __m256d range_first = _mm256_sub_pd(first, _mm256_set1_pd(cost.first_prefix()[split]));
+    const __m256d range_second = _mm256_sub_pd(second, _mm256_set1_pd(cost.second_prefix()[split]));
     const __m256d divisor = _mm256_max_pd(range_weight, _mm256_set1_pd(kWeightFloor));
     const __m256d quotient = _mm256_div_pd(_mm256_mul_pd(range_first, range_first), divisor);
     const __m256d range_cost = _mm256_max_pd(_mm256_sub_pd(range_second, quotient), _mm256_setzero_pd());
@@ -163,7 +148,7 @@ std::optional<double> exact_price(const RangeCost& cost, std::size_t k, double l
                                   PassBuffers& buffers) {
   PriceSearch search(k);
   for (int pass = 0; pass < kMaxPasses && lambda > 0 && std::isfinite(lambda); ++pass) {
-    const std::size_t ranges = lagrangian_pass(cost, lambda, PassDirection::kForward, simd, buffers);
+    const std::size_t ranges = lagrangian_pass(cost, lambda, simd, buffers);
     if (ranges == k) return lambda;
     lambda = search.next(lambda, ranges, buffers.best[cost.size()]);
   }
@@ -187,42 +172,36 @@ double starting_price(const RangeCost& cost, std::size_t k, bool simd, PassBuffe
 
 }  // namespace
 
-std::size_t lagrangian_pass(const RangeCost& cost, double lambda, PassDirection direction, bool allow_simd,
-                            PassBuffers& buffers) {
+std::size_t lagrangian_pass(const RangeCost& cost, double lambda, bool allow_simd, PassBuffers& buffers) {
 #ifdef PALETTIZE_LAGRANGIAN_AVX2
-  if (allow_simd && cpu_has_avx2()) {
-    if (direction == PassDirection::kMirrored) return PassAvx2<true>(cost, lambda, buffers).run();
-    return PassAvx2<false>(cost, lambda, buffers).run();
-  }
+  if (allow_simd && cpu_has_avx2()) return PassAvx2(cost, lambda, buffers).run();
 #endif
   (void)allow_simd;
-  if (direction == PassDirection::kMirrored) return PassScalar<true>(cost, lambda, buffers).run();
-  return PassScalar<false>(cost, lambda, buffers).run();
+  return PassScalar(cost, lambda, buffers).run();
 }
 
-std::optional<std::vector<uint32_t>> boundary_candidates(const RangeCost& cost, std::size_t k, bool allow_simd) {
+std::optional<std::vector<uint32_t>> lagrangian_bounds(const RangeCost& cost, std::size_t k, bool allow_simd) {
   const std::size_t n = cost.size();
   const double total = cost(0, n);
   if (k < 2 || k >= n || !(total > 0)) return std::nullopt;
-  PassBuffers forward, backward;
+  PassBuffers buffers;
   const std::optional<double> lambda =
-      exact_price(cost, k, starting_price(cost, k, allow_simd, forward), allow_simd, forward);
+      exact_price(cost, k, starting_price(cost, k, allow_simd, buffers), allow_simd, buffers);
   if (!lambda) return std::nullopt;
-  lagrangian_pass(cost, *lambda, PassDirection::kMirrored, allow_simd, backward);
-  const double lambda_k = *lambda * static_cast<double>(k);
-  const double optimum = forward.best[n] - lambda_k;
-  // The margin covers rounding: the D values differ by about k rounding errors of range costs, each relative
-  // to the total second moment (`total`), far below this.
-  const double limit = optimum + 1e-9 * (optimum + lambda_k) + 1e-12 * static_cast<double>(k) * total;
-  std::vector<uint32_t> positions{0};
-  for (std::size_t i = 1; i < n; ++i) {
-    if (forward.best[i] + backward.best[n - i] - lambda_k <= limit) positions.push_back(static_cast<uint32_t>(i));
+  std::vector<uint32_t> bounds(k + 1, 0);
+  std::size_t at = n;
+  for (std::size_t t = k; t > 0; --t) {
+    bounds[t] = static_cast<uint32_t>(at);
+    at = buffers.parent[at];
   }
-  positions.push_back(static_cast<uint32_t>(n));
-  // Fewer than k - 1 inner positions would contradict the optimum found (rounding beyond the margin):
-  // refuse rather than return a wrong partition; more than half the values saves too little to be worth it.
-  if (positions.size() < k + 1 || positions.size() > n / 2) return std::nullopt;
-  return positions;
+  double partition_cost = 0;
+  for (std::size_t t = 0; t < k; ++t) partition_cost += cost(bounds[t], bounds[t + 1]);
+  const double lambda_k = *lambda * static_cast<double>(k);
+  const double optimum = buffers.best[n] - lambda_k;
+  // Rounding: F sums about k range costs, each rounded relative to the total second moment (`total`).
+  const double slack = 1e-9 * (optimum + lambda_k) + 1e-12 * static_cast<double>(k) * total;
+  if (at != 0 || !(std::fabs(partition_cost - optimum) <= slack)) return std::nullopt;
+  return bounds;
 }
 
 }  // namespace palettize::kmeans1d_detail
