@@ -400,7 +400,7 @@ TEST(Kmeans1dLagrangian, RestrictedCostsAreTheSameRangeCostsBitForBit) {
 
 TEST(Kmeans1dLagrangian, SolvesLargeBlocksAsTheDpDoesTiesIncluded) {
   // Heavy-tailed values on a fine grid, counts as weights: the blocks optimal_bounds solves by passes for
-  // k >= 16. At k = 256 their tails hold exactly tied partitions, which both take at the leftmost split.
+  // k >= 8. At k = 256 their tails hold exactly tied partitions, which both take at the leftmost split.
   std::mt19937 rng(21);
   std::student_t_distribution<double> t(5.0);
   for (const std::size_t n : {4096u, 65536u}) {
@@ -412,7 +412,7 @@ TEST(Kmeans1dLagrangian, SolvesLargeBlocksAsTheDpDoesTiesIncluded) {
       weights.push_back(count);
     }
     const RangeCost cost(values, weights);
-    for (const std::size_t k : {16u, 64u, 256u}) {
+    for (const std::size_t k : {8u, 16u, 64u, 256u}) {
       const std::optional<std::vector<uint32_t>> bounds = lagrangian_bounds(cost, k);
       ASSERT_TRUE(bounds.has_value()) << "n = " << n << ", k = " << k;
       const std::vector<uint32_t> full = full_dp_bounds(cost, k);
