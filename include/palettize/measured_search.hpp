@@ -88,11 +88,11 @@ struct SearchResult {
 //     the budget, every move that does is measured, and the one of least damage is the last step;
 //  3. fill: spend the bits left by the last move on the single upgrade that lowers the measured damage
 //     most, until none does;
-//  4. exchange (when options.exchange_tries > 0): measure the single moves of each tensor (its `moves_per_tensor` nearest larger and smaller
-//     candidates) in the recipe, predict the change of each pair of one tensor up and another down that fits
-//     the budget by adding their two changes, and measure the `exchange_tries` pairs predicted best in turn;
-//     take the first that measures lower, fill again, and repeat until a round takes none. Single moves are
-//     measured again only for the tensors that changed;
+//  4. exchange (when options.exchange_tries > 0): measure the single moves of each tensor (its
+//     `moves_per_tensor` nearest larger and smaller candidates) in the recipe, predict the change of each
+//     pair of one tensor up and another down that fits the budget by adding their two changes, and measure
+//     the `exchange_tries` pairs predicted best in turn; take the first that measures lower, fill again, and
+//     repeat until a round takes none. Single moves are measured again only for the tensors that changed;
 //  5. measure every uniform recipe (one candidate index for all tensors) that fits, and keep the best
 //     recipe of all: the result never measures worse than the best uniform choice within the budget.
 // Deterministic for a deterministic `measure`: ties go to the lower tensor, then candidate index. Each

@@ -101,13 +101,7 @@ class Search {
   // The next `moves_per_tensor` smaller candidates of tensor t, measured in the current recipe.
   void add_moves(int t) {
     const int64_t current = *size_of(t, choice_[t]);
-    std::vector<int> smaller;
-    for (int c = 0; c < static_cast<int>(problem_.sizes[t].size()); ++c) {
-      if (size_of(t, c) && *size_of(t, c) < current) smaller.push_back(c);
-    }
-    std::stable_sort(smaller.begin(), smaller.end(), [&](int a, int b) { return *size_of(t, a) > *size_of(t, b); });
-    if (static_cast<int>(smaller.size()) > options_.moves_per_tensor) smaller.resize(options_.moves_per_tensor);
-    for (int c : smaller) {
+    for (int c : neighbours(t, /*up=*/false)) {
       Move move{t, c, current - *size_of(t, c)};
       remeasure(move);
       moves_.push_back(move);
