@@ -261,8 +261,7 @@ struct PassBuffers {
   };
   std::vector<double> best;  // best[i]: least cost + lambda * ranges over partitions of the first i values
   std::vector<Candidate> queue;
-  std::vector<uint32_t> ranges;  // ranges[i]: how many ranges that optimum has
-  std::vector<uint32_t> parent;  // parent[i]: where its last range starts
+  std::vector<uint32_t> parent;  // parent[i]: where the last range of that optimum starts
 };
 
 // One pass at price lambda per range: fills `buffers` and returns the number of ranges of the optimum of
