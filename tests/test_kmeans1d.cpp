@@ -269,6 +269,12 @@ RC_GTEST_PROP(Kmeans1dProperty, ResultIsWellFormed, ()) {
   for (std::size_t i = 1; i < b.values.size(); ++i) RC_ASSERT(c.labels[i] - c.labels[i - 1] <= 1u);
 }
 
+RC_GTEST_PROP(Kmeans1dProperty, CentroidsAloneAreTheFullClusteringsBitForBit, ()) {
+  const RandomBlock b = *random_block();
+  const int k = *rc::gen::element(1, 2, 3, 4, 8, 16, 64, 256);
+  RC_ASSERT(optimal_centroids_1d(b.values, b.weights, k) == cluster_1d_optimal(b.values, b.weights, k).centroids);
+}
+
 RC_GTEST_PROP(Kmeans1dProperty, OptimalCostsMatchRunsPerClusterCount, ()) {
   const RandomBlock b = *random_block();
   const int k_max = *rc::gen::inRange(1, 20);
@@ -656,6 +662,11 @@ TEST(Kmeans1d, RejectsBadInput) {
   EXPECT_NE(error_of({1, 2, 2}, {1, 1, 1}, 2).find("strictly ascending"), std::string::npos);
   EXPECT_NE(error_of({3, 2}, {1, 1}, 2).find("strictly ascending"), std::string::npos);
   EXPECT_NE(error_of({1, nan}, {1, 1}, 2).find("value 1 is nan"), std::string::npos);
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_NE(error_of({-inf, 2}, {1, 1}, 2).find("value 0 is -inf"), std::string::npos);
+  EXPECT_NE(error_of({1, 2, 3}, {1, 1, inf}, 2).find("weight 2 is inf"), std::string::npos);
+  EXPECT_NE(error_of({nan}, {1}, 1).find("value 0 is nan"), std::string::npos);
+  EXPECT_THROW(optimal_centroids_1d(std::vector<double>{2, 1}, std::vector<double>{1, 1}, 2), Error);
   EXPECT_THROW(optimal_costs_1d(std::vector<double>{1, 2}, std::vector<double>{1, 1}, 0), Error);
 }
 

@@ -34,6 +34,9 @@ struct ScalarClustering {
 // take the unweighted mean of their values as centroid.
 ScalarClustering cluster_1d_optimal(std::span<const double> values, std::span<const double> weights, int k);
 
+// The centroids of cluster_1d_optimal alone (bit-identical), without its labels and SSE: what a LUT needs.
+std::vector<double> optimal_centroids_1d(std::span<const double> values, std::span<const double> weights, int k);
+
 // Optimal SSE for every cluster count 1..k_max (entry c-1 is the best SSE with c clusters); entries
 // beyond the number of distinct values are 0. One DP run: used for rate/distortion curves.
 std::vector<double> optimal_costs_1d(std::span<const double> values, std::span<const double> weights, int k_max);

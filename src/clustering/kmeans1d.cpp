@@ -136,6 +136,17 @@ namespace {
 using kmeans1d_detail::DpOptions;
 using kmeans1d_detail::RangeCost;
 
+// The conditions validate_1d_input reports on, as a branch-free loop the compiler vectorises (every block of
+// a checkpoint passes through here, and is nearly always valid). NaN fails every comparison.
+bool values_and_weights_valid(std::span<const double> values, std::span<const double> weights) {
+  constexpr double kMax = std::numeric_limits<double>::max();
+  const std::size_t n = values.size();
+  int64_t valid = std::fabs(values[0]) <= kMax;  // an integer reduction: a bool one stays scalar
+  for (std::size_t i = 1; i < n; ++i) valid &= (values[i - 1] < values[i]) & (std::fabs(values[i]) <= kMax);
+  for (std::size_t i = 0; i < n; ++i) valid &= (weights[i] >= 0) & (weights[i] <= kMax);
+  return valid != 0;
+}
+
 void validate_1d_input(const char* function, std::span<const double> values, std::span<const double> weights,
                        int k) {
   check(k >= 1, function, ": the number of clusters must be at least 1, got ", k);
@@ -144,6 +155,8 @@ void validate_1d_input(const char* function, std::span<const double> values, std
   check(!values.empty(), function, ": no values to cluster");
   check(values.size() < std::numeric_limits<uint32_t>::max(), function, ": ", values.size(),
         " distinct values is more than 32-bit indices can address");
+  if (values_and_weights_valid(values, weights)) return;
+  // Find and name the first offending value.
   for (std::size_t i = 0; i < values.size(); ++i) {
     check(std::isfinite(values[i]), function, ": value ", i, " is ", values[i], " (values must be finite)");
     // Guarded by `if`: check() evaluates its message arguments even when the condition holds.
@@ -171,32 +184,42 @@ double range_centroid(std::span<const double> values, std::span<const double> we
   return std::clamp(values[begin] + offset, values[begin], values[end - 1]);
 }
 
-ScalarClustering clustering_from_bounds(std::span<const double> values, std::span<const double> weights,
-                                        const std::vector<uint32_t>& bounds) {
+std::vector<uint32_t> validated_optimal_bounds(const char* function, std::span<const double> values,
+                                               std::span<const double> weights, int k) {
+  validate_1d_input(function, values, weights, k);
+  const std::size_t k_eff = std::min<std::size_t>(static_cast<std::size_t>(k), values.size());
+  return kmeans1d_detail::optimal_bounds(values, weights, k_eff);
+}
+
+std::vector<double> centroids_of(std::span<const double> values, std::span<const double> weights,
+                                 const std::vector<uint32_t>& bounds) {
+  std::vector<double> centroids(bounds.size() - 1);
+  for (std::size_t t = 0; t < centroids.size(); ++t) {
+    centroids[t] = range_centroid(values, weights, bounds[t], bounds[t + 1]);
+  }
+  return centroids;
+}
+
+}  // namespace
+
+ScalarClustering cluster_1d_optimal(std::span<const double> values, std::span<const double> weights, int k) {
+  const std::vector<uint32_t> bounds = validated_optimal_bounds("cluster_1d_optimal", values, weights, k);
   ScalarClustering result;
-  const std::size_t k = bounds.size() - 1;
-  result.centroids.resize(k);
+  result.centroids = centroids_of(values, weights, bounds);
   result.labels.resize(values.size());
-  for (std::size_t t = 0; t < k; ++t) {
-    const double centroid = range_centroid(values, weights, bounds[t], bounds[t + 1]);
-    result.centroids[t] = centroid;
+  for (std::size_t t = 0; t < result.centroids.size(); ++t) {
     for (std::size_t i = bounds[t]; i < bounds[t + 1]; ++i) {
       result.labels[i] = static_cast<uint32_t>(t);
-      const double d = values[i] - centroid;
+      const double d = values[i] - result.centroids[t];
       result.sse += weights[i] * d * d;
     }
   }
   return result;
 }
 
-}  // namespace
-
-ScalarClustering cluster_1d_optimal(std::span<const double> values, std::span<const double> weights, int k) {
-  validate_1d_input("cluster_1d_optimal", values, weights, k);
-  const std::size_t n = values.size();
-  const std::size_t k_eff = std::min<std::size_t>(static_cast<std::size_t>(k), n);
-  const std::vector<uint32_t> bounds = kmeans1d_detail::optimal_bounds(values, weights, k_eff);
-  return clustering_from_bounds(values, weights, bounds);
+std::vector<double> optimal_centroids_1d(std::span<const double> values, std::span<const double> weights, int k) {
+  const std::vector<uint32_t> bounds = validated_optimal_bounds("optimal_centroids_1d", values, weights, k);
+  return centroids_of(values, weights, bounds);
 }
 
 std::vector<double> optimal_costs_1d(std::span<const double> values, std::span<const double> weights, int k_max) {

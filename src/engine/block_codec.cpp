@@ -39,10 +39,10 @@ void quantize_lut_in_place(EncodedBlock& encoded, const QuantizationSpec& qspec,
 
 EncodedBlock encode_distinct_values(const DistinctValues& distinct, const PalettizationSpec& spec, DType dtype,
                                     std::vector<uint8_t>& nearest) {
-  const ScalarClustering clusters =
-      cluster_1d_optimal(distinct.values, distinct.weights, static_cast<int>(spec.lut_size()));
+  const std::vector<double> centroids =
+      optimal_centroids_1d(distinct.values, distinct.weights, static_cast<int>(spec.lut_size()));
   EncodedBlock encoded;
-  encoded.lut = padded_lut(clusters.centroids, 1, spec.lut_size(), dtype);
+  encoded.lut = padded_lut(centroids, 1, spec.lut_size(), dtype);
   if (spec.lut_qspec) quantize_lut_in_place(encoded, *spec.lut_qspec, dtype);
   nearest = nearest_scalar_entries(distinct.values, encoded.lut);
   return encoded;

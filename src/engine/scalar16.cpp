@@ -10,6 +10,12 @@
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
+#include "tensor/elements.hpp"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace palettize {
 namespace {
 
@@ -42,16 +48,27 @@ struct PatternHistogram {
   std::vector<uint16_t> patterns;  // ascending by value, -0 left out; filled by list_patterns
 
   void mark(uint16_t pattern) { present[pattern >> 6] |= uint64_t{1} << (pattern & 63); }
+  // Reads the 65 536 counts once, four at a time where SSE2 is there (the scalar loop does not vectorise).
   void mark_counted() {
-    for (std::size_t w = 0; w < kWords; ++w) {
-      uint64_t bits = 0;
-      for (std::size_t b = 0; b < 64; ++b) bits |= static_cast<uint64_t>(counts[w * 64 + b] != 0) << b;
-      present[w] = bits;
-    }
+    for (std::size_t w = 0; w < kWords; ++w) present[w] = nonzero_bits(counts.data() + w * 64);
   }
-  void merge_minus_zero() {
+  static uint64_t nonzero_bits(const uint32_t* count) {
+    uint64_t bits = 0;
+#if defined(__SSE2__)
+    const __m128i zero = _mm_setzero_si128();
+    for (std::size_t b = 0; b < 64; b += 4) {
+      const __m128i four = _mm_loadu_si128(reinterpret_cast<const __m128i*>(count + b));
+      const auto is_zero = static_cast<uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(four, zero))));
+      bits |= (is_zero ^ 0xF) << b;
+    }
+#else
+    for (std::size_t b = 0; b < 64; ++b) bits |= static_cast<uint64_t>(count[b] != 0) << b;
+#endif
+    return bits;
+  }
+  void merge_minus_zero(bool weighted) {
     counts[0] += counts[kMinusZero];
-    weights[0] += weights[kMinusZero];
+    if (weighted) weights[0] += weights[kMinusZero];
     if (counts[0] != 0) mark(0);
   }
   // Negative patterns (sign bit set) by decreasing magnitude, then positive ones by increasing magnitude.
@@ -69,13 +86,14 @@ struct PatternHistogram {
       }
     }
   }
-  void reset() {
-    for (uint16_t pattern : patterns) {
-      counts[pattern] = 0;
-      weights[pattern] = 0;
-    }
+  // Unweighted blocks never touch `weights` (512 KiB): resetting it entry by entry would miss the cache.
+  void reset(bool weighted) {
+    for (uint16_t pattern : patterns) counts[pattern] = 0;
     counts[kMinusZero] = 0;
-    weights[kMinusZero] = 0;
+    if (weighted) {
+      for (uint16_t pattern : patterns) weights[pattern] = 0;
+      weights[kMinusZero] = 0;
+    }
     std::fill(present.begin(), present.end(), 0);
   }
 };
@@ -143,17 +161,26 @@ void fill_histogram(const std::byte* data, const BlockLayout& layout, const Bloc
     for_each_element(layout, rect.o_begin, rect.o_end, rect, [&](int64_t e) { ++counts[load_pattern(data, e)]; });
   }
   if (!mark_while_counting) h.mark_counted();
-  h.merge_minus_zero();
+  h.merge_minus_zero(!sensitivities.empty());
   h.list_patterns();
 }
 
 DistinctValues distinct_patterns(DType dtype, const PatternHistogram& h, bool weighted) {
+  const std::size_t n = h.patterns.size();
   DistinctValues distinct;
-  distinct.values.reserve(h.patterns.size());
-  distinct.weights.reserve(h.patterns.size());
-  for (uint16_t pattern : h.patterns) {
-    distinct.values.push_back(dtype == DType::F16 ? f16_to_f32(pattern) : bf16_to_f32(pattern));
-    distinct.weights.push_back(weighted ? h.weights[pattern] : static_cast<double>(h.counts[pattern]));
+  distinct.values.resize(n);
+  distinct.weights.resize(n);
+  const uint16_t* patterns = h.patterns.data();
+  if (dtype == DType::F16) {
+    const float* f16 = elements::f16_table();
+    for (std::size_t i = 0; i < n; ++i) distinct.values[i] = f16[patterns[i]];
+  } else {
+    for (std::size_t i = 0; i < n; ++i) distinct.values[i] = elements::bf16_bits_to_f32(patterns[i]);
+  }
+  if (weighted) {
+    for (std::size_t i = 0; i < n; ++i) distinct.weights[i] = h.weights[patterns[i]];
+  } else {
+    for (std::size_t i = 0; i < n; ++i) distinct.weights[i] = static_cast<double>(h.counts[patterns[i]]);
   }
   return distinct;
 }
@@ -178,16 +205,19 @@ EncodedBlock encode_16bit_block(const TensorView& weight, const BlockLayout& lay
 
   for (std::size_t i = 0; i < h.patterns.size(); ++i) h.label_of[h.patterns[i]] = nearest[i];
   h.label_of[kMinusZero] = h.label_of[0];
-  const uint8_t* label_of = h.label_of.data();  // this thread's table, read by all threads below
-  const int64_t rest = layout.rest();
-  over_rows(rect, parallel, [&](int64_t o_begin, int64_t o_end) {
+  const uint8_t* const label_of = h.label_of.data();  // this thread's table, read by all threads below
+  uint8_t* const all_indices = indices.data();
+  const int64_t rest = layout.rest(), r_begin = rect.r_begin, width = rect.r_end - rect.r_begin;
+  // Captured by value: a byte store may alias anything, so values reached through a captured reference
+  // would be reloaded after every store.
+  over_rows(rect, parallel, [=](int64_t o_begin, int64_t o_end) {
     for (int64_t o = o_begin; o < o_end; ++o) {
-      const std::byte* row = data + (o * rest + rect.r_begin) * 2;
-      uint8_t* out = indices.data() + o * rest + rect.r_begin;
-      for (int64_t r = 0; r < rect.r_end - rect.r_begin; ++r) out[r] = label_of[load_pattern(row, r)];
+      const std::byte* const row = data + (o * rest + r_begin) * 2;
+      uint8_t* const out = all_indices + o * rest + r_begin;
+      for (int64_t r = 0; r < width; ++r) out[r] = label_of[load_pattern(row, r)];
     }
   });
-  h.reset();
+  h.reset(!sensitivities.empty());
   return encoded;
 }
 
