@@ -29,12 +29,14 @@ RangeCost::RangeCost(std::span<const double> values, std::span<const double> wei
   if (n > 0) {
     center = values[0] + (total_weight > 0 ? weighted_offset / total_weight : plain_offset / static_cast<double>(n));
   }
+  // Running sums in registers: read back from the arrays, each step would wait on its own store.
+  double weight_sum = 0, first_sum = 0, second_sum = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const double y = values[i] - center;
     const double wy = weights[i] * y;
-    weight_[i + 1] = weight_[i] + weights[i];
-    first_[i + 1] = first_[i] + wy;
-    second_[i + 1] = second_[i] + wy * y;
+    weight_[i + 1] = weight_sum += weights[i];
+    first_[i + 1] = first_sum += wy;
+    second_[i + 1] = second_sum += wy * y;
   }
   for (std::size_t i = n + 1; i < weight_.size(); ++i) {
     weight_[i] = weight_[n];
