@@ -667,6 +667,17 @@ TEST(Kmeans1d, RejectsBadInput) {
   EXPECT_NE(error_of({1, 2, 3}, {1, 1, inf}, 2).find("weight 2 is inf"), std::string::npos);
   EXPECT_NE(error_of({nan}, {1}, 1).find("value 0 is nan"), std::string::npos);
   EXPECT_THROW(optimal_centroids_1d(std::vector<double>{2, 1}, std::vector<double>{1, 1}, 2), Error);
+  // Every position of longer inputs, odd and even (the check reads them two at a time).
+  for (std::size_t at = 0; at < 9; ++at) {
+    std::vector<double> v{1, 2, 3, 4, 5, 6, 7, 8, 9}, w(9, 1.0);
+    v[at] = nan;
+    EXPECT_NE(error_of(v, w, 2).find("value " + std::to_string(at) + " is nan"), std::string::npos) << at;
+    v[at] = at == 0 ? v[1] : v[at - 1];
+    EXPECT_NE(error_of(v, w, 2).find("strictly ascending"), std::string::npos) << at;
+    v = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    w[at] = -inf;
+    EXPECT_NE(error_of(v, w, 2).find("weight " + std::to_string(at) + " is -inf"), std::string::npos) << at;
+  }
   EXPECT_THROW(optimal_costs_1d(std::vector<double>{1, 2}, std::vector<double>{1, 1}, 0), Error);
 }
 
