@@ -203,9 +203,12 @@ EncodedBlock encode_16bit_block(const TensorView& weight, const BlockLayout& lay
   std::vector<uint8_t> nearest;
   EncodedBlock encoded = encode_distinct_values(distinct, spec, weight.dtype, nearest);
 
-  for (std::size_t i = 0; i < h.patterns.size(); ++i) h.label_of[h.patterns[i]] = nearest[i];
-  h.label_of[kMinusZero] = h.label_of[0];
-  const uint8_t* const label_of = h.label_of.data();  // this thread's table, read by all threads below
+  // Plain pointers: through `h`, every byte store would make the loop reload the vectors (and this thread's
+  // address of `h`).
+  uint8_t* const label_of = h.label_of.data();  // this thread's table, read by all threads below
+  const uint16_t* const patterns = h.patterns.data();
+  for (std::size_t i = 0; i < nearest.size(); ++i) label_of[patterns[i]] = nearest[i];
+  label_of[kMinusZero] = label_of[0];
   uint8_t* const all_indices = indices.data();
   const int64_t rest = layout.rest(), r_begin = rect.r_begin, width = rect.r_end - rect.r_begin;
   // Captured by value: a byte store may alias anything, so values reached through a captured reference
