@@ -2,7 +2,8 @@
 
 Each baseline clusters the blocks of the first `subset_rows` rows one after another (as coremltools'
 default num_kmeans_workers=1 and SqueezeLLM's nuq.py loop do; each library uses its own threads inside a
-fit), and the caller extrapolates the time per block to the whole tensor. With one LUT per tensor there is
+fit), and more blocks until its fits have taken a minimum time; the caller extrapolates the time per block
+to the whole tensor. With one LUT per tensor there is
 one block only: the baseline fits on a sample of rows (its time is scaled by the point count) and its LUT
 then encodes the whole tensor, so the quality is compared on the whole tensor. The post-processing follows
 palettize's spec semantics:
@@ -113,10 +114,13 @@ def _encode_block(name, block, spec, fit_rows=None):
     return recon.astype(np.float16).astype(np.float32), fit_time
 
 
-def run(name, weight, spec, subset_rows, sample_rows):
+def run(name, weight, spec, subset_rows, sample_rows, min_seconds=0.0):
     """Times baseline `name` on `weight` (F16 [R, C]) under `spec` (palettize JSON form).
 
-    Returns dict(seconds_measured, blocks_measured, seconds_whole and cpu_whole (extrapolated), sse, note)."""
+    With one LUT per block it fits the blocks of the first `subset_rows` rows (their SSE is compared with ours
+    on the same rows), then further blocks in order until its fits took `min_seconds` in all: a single fit of a
+    few milliseconds is too short to time reliably. Returns dict(seconds_measured, blocks_measured,
+    seconds_whole and cpu_whole (extrapolated), sse, note)."""
     rows = weight.shape[0]
     granularity = spec.get("granularity", {"type": "per_tensor"})
     if granularity["type"] == "per_tensor":
@@ -130,10 +134,13 @@ def run(name, weight, spec, subset_rows, sample_rows):
                     sse=sse, note=note)
     group = granularity["group_size"]
     sse, seconds, cpu, blocks = 0.0, 0.0, 0.0, 0
-    for start in range(0, subset_rows, group):
+    for start in range(0, rows, group):
+        if start >= subset_rows and seconds >= min_seconds:
+            break
         block = np.asarray(weight[start:start + group], dtype=np.float32)
         recon, (fit_seconds, fit_cpu) = _encode_block(name, block, spec)
-        sse += float(((recon.astype(np.float64) - block) ** 2).sum())
+        if start < subset_rows:
+            sse += float(((recon.astype(np.float64) - block) ** 2).sum())
         seconds += fit_seconds
         cpu += fit_cpu
         blocks += 1

@@ -196,6 +196,15 @@ def threads_section(data):
     return table(["spec (4096×4096, CLI)", "--threads 1 vs 2"], rows)
 
 
+def more_blocks_note(args):
+    """How far a baseline fits past the first rows' blocks (runs before --baseline-seconds fitted those alone)."""
+    seconds = args.get("baseline_seconds", 0)
+    if not seconds:
+        return ""
+    return (f", then further blocks until its fits have taken {seconds:g} s in all (one block can take milliseconds, "
+            "too short to time)")
+
+
 def reused_note(data):
     source = data.get("baselines_reused")
     if not source:
@@ -255,7 +264,7 @@ Data: 0.02 · Student-t(5), seeded (bench/workloads.py). **ours** = `palettize()
 - **faiss**: `faiss.Kmeans(d, k, niter=25)` (random init, 256 training points per centroid at most).
 
 Each baseline clusters the blocks of the first {args['baseline_rows']} rows (rounded up to whole blocks) one after
-another and its time is **extrapolated** to the whole tensor by the block count (column "baseline sample");
+another{more_blocks_note(args)}, and its time is **extrapolated** to the whole tensor by the block count (column "baseline sample");
 with one LUT per tensor it fits on the first {args['sample_rows']} rows, its time is scaled by the point count, and its
 LUT then encodes the whole tensor. **× time** = baseline whole-tensor time / ours. **SSE ratio** = baseline
 SSE / ours on the same rows (ours is optimal for scalar LUTs, so ≥ 1 is expected there). Baseline LUTs are

@@ -51,6 +51,9 @@ def parse_args(argv):
     parser.add_argument("--layers", type=int, default=1, help="layers of the Llama-2-7B-shaped checkpoint (32 = 7B)")
     parser.add_argument("--baseline-rows", type=int, default=16,
                         help="rows whose blocks each baseline clusters (rounded up to whole blocks)")
+    parser.add_argument("--baseline-seconds", type=float, default=2.0,
+                        help="a baseline with one LUT per block goes on fitting blocks past --baseline-rows until "
+                             "its fits have taken this long (one fit can take milliseconds: too short to time)")
     parser.add_argument("--sample-rows", type=int, default=16,
                         help="rows a baseline fits on for one LUT per tensor (its LUT then encodes every row)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per CLI measurement (median)")
@@ -119,7 +122,8 @@ def run_baselines(args, kernels, tensor_path):
             if baseline not in VARIANT_BASELINES and not report.is_plain(row["config"]):
                 continue  # keeps the default run short: variants get coremltools' settings and faiss
             log(f"baseline {baseline} on {row['config']}")
-            result = baselines.run(baseline, weight, spec, int(entry["subset_rows"]), args.sample_rows)
+            result = baselines.run(baseline, weight, spec, int(entry["subset_rows"]), args.sample_rows,
+                                   args.baseline_seconds)
             ours_sse = row["ours_sse"] if spec.get("granularity", {}).get("type", "per_tensor") == "per_tensor" \
                 else row["ours_sse_subset"]
             result["sse_ratio"] = result["sse"] / ours_sse if ours_sse > 0 else float("inf")
