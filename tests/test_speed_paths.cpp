@@ -183,6 +183,44 @@ TEST(Scalar16, LargeBlocksCountOnEveryThreadWithTheSequentialResult) {
   }
 }
 
+// Each block's LUT against the plain route: reduce_to_distinct on the block's values, optimal_centroids_1d,
+// each centroid rounded to F16. Blocks of 65,536 elements read their patterns off the counts, blocks of 4,096
+// mark them while counting; the calls alternate weighted and unweighted on one thread, which reuses its bins,
+// so a bin left over from the block or call before would change a LUT.
+TEST(Scalar16, BlockLutsMatchTheDistinctValueRouteWeightedOrNotOneCallAfterAnother) {
+  std::vector<float> values = heavy_tailed(32 * 4096, 7);
+  for (float& v : values) v = f16_to_f32(f32_to_f16(v == 0 ? 1e-3f : v));
+  const Tensor w = make_tensor(DType::F16, {32, 4096}, values);
+  std::mt19937 rng(8);
+  std::uniform_real_distribution<float> u(0.1f, 2.0f);
+  std::vector<float> first(values.size()), second(values.size());
+  for (float& s : first) s = u(rng);
+  for (float& s : second) s = u(rng);
+  PalettizeOptions one;
+  one.threads = 1;
+  for (const int64_t group : {16, 1}) {
+    PalettizationSpec spec;
+    spec.n_bits = 4;
+    spec.granularity = PerGroupedChannelGranularity{0, group};
+    const int64_t block_size = group * 4096;
+    for (const std::vector<float>* sensitivities : {&first, static_cast<std::vector<float>*>(nullptr), &second,
+                                                    static_cast<std::vector<float>*>(nullptr)}) {
+      const std::span<const float> s = sensitivities ? std::span<const float>(*sensitivities) : std::span<const float>();
+      const PalettizedTensor p = palettize(w.view(), spec, one, s);
+      for (int64_t b = 0; b < 32 / group; ++b) {
+        const std::span<const float> x(values.data() + b * block_size, static_cast<std::size_t>(block_size));
+        const DistinctValues distinct = reduce_to_distinct(x, s.empty() ? s : s.subspan(b * block_size, block_size));
+        const std::vector<double> centroids = optimal_centroids_1d(distinct.values, distinct.weights, 16);
+        ASSERT_EQ(centroids.size(), 16u);
+        for (std::size_t e = 0; e < 16; ++e) {
+          EXPECT_EQ(p.lut[b * 16 + e], f16_to_f32(f32_to_f16(static_cast<float>(centroids[e]))))
+              << "group " << group << (s.empty() ? " unweighted" : " weighted") << " block " << b << " entry " << e;
+        }
+      }
+    }
+  }
+}
+
 // ----- decode ---------------------------------------------------------------------------------------------
 
 Tensor decode_per_element(const PalettizedTensor& p) {
