@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <exception>
 #include <vector>
 
 #include <tbb/blocked_range.h>
@@ -66,9 +67,9 @@ struct PatternHistogram {
 #endif
     return bits;
   }
-  void merge_minus_zero(bool weighted) {
+  // Weighted counting already counts -0 as +0, so only counts have a -0 bin to merge.
+  void merge_minus_zero() {
     counts[0] += counts[kMinusZero];
-    if (weighted) weights[0] += weights[kMinusZero];
     if (counts[0] != 0) mark(0);
   }
   // Negative patterns (sign bit set) by decreasing magnitude, then positive ones by increasing magnitude.
@@ -92,10 +93,36 @@ struct PatternHistogram {
     counts[kMinusZero] = 0;
     if (weighted) {
       for (uint16_t pattern : patterns) weights[pattern] = 0;
-      weights[kMinusZero] = 0;
     }
     std::fill(present.begin(), present.end(), 0);
   }
+  void reset_all() {
+    std::fill(counts.begin(), counts.end(), 0);
+    std::fill(weights.begin(), weights.end(), 0.0);
+    std::fill(present.begin(), present.end(), 0);
+    patterns.clear();
+  }
+};
+
+// Resets the bins when the block is done. When it is left by an exception, the list of patterns may not
+// match the counts yet (it is built after counting), so every bin is cleared.
+class ResetOnExit {
+ public:
+  ResetOnExit(PatternHistogram& histogram, bool weighted) : histogram_(histogram), weighted_(weighted) {}
+  ResetOnExit(const ResetOnExit&) = delete;
+  ResetOnExit& operator=(const ResetOnExit&) = delete;
+  ~ResetOnExit() {
+    if (std::uncaught_exceptions() > exceptions_) {
+      histogram_.reset_all();
+    } else {
+      histogram_.reset(weighted_);
+    }
+  }
+
+ private:
+  PatternHistogram& histogram_;
+  bool weighted_;
+  int exceptions_ = std::uncaught_exceptions();
 };
 
 PatternHistogram& thread_histogram() {
@@ -161,7 +188,7 @@ void fill_histogram(const std::byte* data, const BlockLayout& layout, const Bloc
     for_each_element(layout, rect.o_begin, rect.o_end, rect, [&](int64_t e) { ++counts[load_pattern(data, e)]; });
   }
   if (!mark_while_counting) h.mark_counted();
-  h.merge_minus_zero(!sensitivities.empty());
+  h.merge_minus_zero();
   h.list_patterns();
 }
 
@@ -198,6 +225,8 @@ EncodedBlock encode_16bit_block(const TensorView& weight, const BlockLayout& lay
   const std::byte* data = weight.data.data();
   const bool parallel = rect.num_items() >= kParallelElements;
   PatternHistogram& h = thread_histogram();
+  // Reset on every exit: a block that throws (bad_alloc) must not leave its counts to this thread's next one.
+  const ResetOnExit reset_on_exit(h, !sensitivities.empty());
   fill_histogram(data, layout, rect, sensitivities, parallel && sensitivities.empty(), h);
   const DistinctValues distinct = distinct_patterns(weight.dtype, h, !sensitivities.empty());
   std::vector<uint8_t> nearest;
@@ -220,7 +249,6 @@ EncodedBlock encode_16bit_block(const TensorView& weight, const BlockLayout& lay
       for (int64_t r = 0; r < width; ++r) out[r] = label_of[load_pattern(row, r)];
     }
   });
-  h.reset(!sensitivities.empty());
   return encoded;
 }
 
