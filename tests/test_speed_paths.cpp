@@ -187,7 +187,7 @@ TEST(Scalar16, LargeBlocksCountOnEveryThreadWithTheSequentialResult) {
 // each centroid rounded to F16. Blocks of 65,536 elements read their patterns off the counts, blocks of 4,096
 // mark them while counting; the calls alternate weighted and unweighted on one thread, which reuses its bins,
 // so a bin left over from the block or call before would change a LUT. Every block holds +0 and -0, which
-// both routes count as one value (in the 16-bit path, -0's bin is merged into +0's, weights included).
+// both routes count as one value (the 16-bit path counts -0 in +0's bin).
 TEST(Scalar16, BlockLutsMatchTheDistinctValueRouteWeightedOrNotOneCallAfterAnother) {
   std::vector<float> values = heavy_tailed(32 * 4096, 7);
   for (float& v : values) v = f16_to_f32(f32_to_f16(v));
