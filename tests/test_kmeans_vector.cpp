@@ -383,14 +383,22 @@ double brute_force_optimum(const Problem& problem, int k) {
     double sse = 0;
     for (int c = 0; c < k; ++c) {
       for (int j = 0; j < problem.dim; ++j) {
-        double mass = 0, sum = 0, sum2 = 0;
+        // Two passes (mean, then squared deviations): sum2 - sum^2/mass cancels and can leave ~1e-10
+        // where the optimum is exactly 0, which once failed this test against an exact result.
+        double mass = 0, sum = 0;
         for (std::size_t i = 0; i < n; ++i) {
           if (labels[i] != c) continue;
           const double w = problem.weights.empty() ? 1.0 : problem.weights[i];
-          const double x = problem.points[i * problem.dim + j];
-          mass += w, sum += w * x, sum2 += w * x * x;
+          mass += w, sum += w * problem.points[i * problem.dim + j];
         }
-        if (mass > 0) sse += sum2 - sum * sum / mass;
+        if (mass == 0) continue;
+        const double mean = sum / mass;
+        for (std::size_t i = 0; i < n; ++i) {
+          if (labels[i] != c) continue;
+          const double w = problem.weights.empty() ? 1.0 : problem.weights[i];
+          const double d = problem.points[i * problem.dim + j] - mean;
+          sse += w * d * d;
+        }
       }
     }
     best = std::min(best, sse);
