@@ -274,6 +274,49 @@ TEST_F(Sensitivity, SearchFindsTheMeasuredBestRecipeAndWritesItAsAConfig) {
       << tight.err;
 }
 
+// --start: a recipe within the budget is only filled (no descent); one outside the grid, or one that leaves
+// a searched tensor dense, is an error before anything runs.
+TEST_F(Sensitivity, SearchStartsFromAGivenRecipe) {
+  if (!ort_installed()) GTEST_SKIP() << "onnxruntime-node is not installed (scripts/bootstrap)";
+  const std::filesystem::path recipe = dir_ / "recipe.json";
+  const std::vector<std::string> search{"search", model_.string(), recipe.string(), "--target-bits", "8.2", "--spec",
+                                        kSpec, "--candidates", "2,4,8,4@g2", "--input", "x=8,256", "--threads", "1",
+                                        "--force"};
+  const RunResult plain = run_palettize(search);
+  ASSERT_EQ(plain.exit_code, 0) << describe(plain);
+  const nlohmann::json found = read_json(recipe);
+
+  nlohmann::json low = found;  // every tensor at 2 bits (2.062 with the LUTs): far inside the budget
+  for (nlohmann::json& rule : low["rules"]) rule["spec"]["n_bits"] = 2;
+  const std::filesystem::path start = dir_ / "start.json";
+  write_json(start, low);
+  std::vector<std::string> from_low = search;
+  from_low.insert(from_low.end(), {"--start", start.string()});
+  const RunResult filled = run_palettize(from_low);
+  ASSERT_EQ(filled.exit_code, 0) << describe(filled);
+  EXPECT_NE(filled.out.find("steps taken: 0 down, "), std::string::npos) << filled.out;
+  EXPECT_EQ(filled.out.find(", 0 fill, "), std::string::npos) << filled.out;
+  EXPECT_NE(filled.err.find("start: 2.062 bits/weight"), std::string::npos) << filled.err;
+  EXPECT_EQ(read_json(recipe), found);  // fill climbs to the descent's optimum on this model
+
+  nlohmann::json six = found;
+  six["rules"][0]["spec"]["n_bits"] = 6;
+  write_json(start, six);
+  RunResult r = run_palettize(from_low);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("the start recipe gives tensor 'a' {"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("\"n_bits\":6}, which is none of its candidates"), std::string::npos) << r.err;
+
+  nlohmann::json partial = found;
+  partial["rules"].erase(1);
+  write_json(start, partial);
+  r = run_palettize(from_low);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("the start recipe leaves tensor 'b' dense, which the search palettizes"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(read_json(recipe), found);  // nothing written on error
+}
+
 TEST_F(Sensitivity, ClearErrors) {
   std::ofstream(table_) << R"({"tensors": {}})";
   RunResult r = measure("2");

@@ -15,8 +15,10 @@
 #include "palettize/engine.hpp"
 #include "palettize/error.hpp"
 #include "palettize/measured_search.hpp"
+#include "palettize/model_config.hpp"
 #include "palettize/mixed_precision.hpp"
 #include "palettize/output_file.hpp"
+#include "palettize/spec_json.hpp"
 
 namespace palettize::cli {
 namespace {
@@ -24,6 +26,7 @@ namespace {
 struct SearchCommandOptions {
   MeasureOptions run;
   std::filesystem::path recipe;
+  std::optional<std::filesystem::path> start;  // a recipe to start from instead of the largest candidates
   double target_bits = 0;
   std::string candidates = "2,3,4,6,8,4@tensor,6@tensor,8@tensor";
   int moves = 3;
@@ -119,6 +122,31 @@ std::vector<int> start_recipe(const CandidateGrid& grid) {
   return start;
 }
 
+// The candidate of each planned tensor that a recipe (a model config, as search writes one) gives it. Every
+// planned tensor must get a spec equal to one of its candidates: a start outside the grid would be a recipe
+// the search can neither measure nor move from.
+std::vector<int> recipe_choice(const std::filesystem::path& path, const OnnxModel& model,
+                               const std::vector<PlannedTensor>& planned, const CandidateGrid& grid, bool strict) {
+  const std::vector<PlannedTensor> given = planned_tensors(model, load_model_config(path), strict);
+  std::map<std::string, const PalettizationSpec*> spec_of;
+  for (const PlannedTensor& tensor : given) spec_of.emplace(tensor.name, &tensor.spec);
+  std::vector<int> choice;
+  for (std::size_t t = 0; t < planned.size(); ++t) {
+    const auto found = spec_of.find(planned[t].name);
+    check(found != spec_of.end(), path.string(), ": the start recipe leaves tensor '", planned[t].name,
+          "' dense, which the search palettizes");
+    int c = 0;
+    while (c < static_cast<int>(grid.specs[t].size()) && grid.specs[t][c] != *found->second) ++c;
+    check(c < static_cast<int>(grid.specs[t].size()), path.string(), ": the start recipe gives tensor '",
+          planned[t].name, "' ", spec_to_json_string(*found->second), ", which is none of its candidates");
+    choice.push_back(c);
+    spec_of.erase(found);
+  }
+  check(spec_of.empty(), path.string(), ": the start recipe palettizes '",
+        spec_of.empty() ? std::string() : spec_of.begin()->first, "', which the search leaves dense");
+  return choice;
+}
+
 std::string bits_per_weight(int64_t bits, int64_t weights) {
   return format_decimal(static_cast<double>(bits) / static_cast<double>(weights), 3);
 }
@@ -208,7 +236,7 @@ int run_search(const SearchCommandOptions& options) {
   problem.budget_bits = static_cast<int64_t>(std::floor(options.target_bits * static_cast<double>(grid.weights)));
   check_budget_reachable(grid, problem.budget_bits, options.target_bits);
   RecipeRunner runner(options, model, bytes, planned, grid);
-  problem.start = start_recipe(grid);
+  problem.start = options.start ? recipe_choice(*options.start, model, planned, grid, options.run.strict) : start_recipe(grid);
   int runs = 0;
   problem.measure = [&](const std::vector<int>& choice) {
     const double damage = runner.damage(choice);
@@ -264,6 +292,11 @@ Command add_search_command(CLI::App& parent) {
                   "inputs)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app->add_option("--start", options->start,
+                  "a recipe (model config) to start from instead of every tensor's largest candidate; each tensor "
+                  "it palettizes must get one of its candidates. Over the budget the descent starts there; within "
+                  "it the search fills and exchanges")
+      ->check(CLI::ExistingFile);
   app->add_flag("--force", options->force, "overwrite an existing RECIPE");
   add_measure_options(*app, options->run);
   return Command{app, [options] { return run_search(*options); }};
