@@ -235,8 +235,9 @@ int run_search(const SearchCommandOptions& options) {
   problem.sizes = grid.sizes;
   problem.budget_bits = static_cast<int64_t>(std::floor(options.target_bits * static_cast<double>(grid.weights)));
   check_budget_reachable(grid, problem.budget_bits, options.target_bits);
+  problem.start =
+      options.start ? recipe_choice(*options.start, model, planned, grid, options.run.strict) : start_recipe(grid);
   RecipeRunner runner(options, model, bytes, planned, grid);
-  problem.start = options.start ? recipe_choice(*options.start, model, planned, grid, options.run.strict) : start_recipe(grid);
   int runs = 0;
   problem.measure = [&](const std::vector<int>& choice) {
     const double damage = runner.damage(choice);
