@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -37,6 +38,15 @@ struct OnnxTensor {
   std::string graph_path;
   // The data, in the model's dtype and shape. Valid until this tensor is replaced or the model destroyed.
   TensorView view;
+};
+
+// A node that reads a dense tensor (calibration maps activations onto weights through it).
+struct TensorConsumer {
+  std::string op_type;
+  std::string domain;
+  int input_index = 0;                            // where the tensor enters the node
+  std::vector<std::string> inputs;                // the node's input names
+  std::map<std::string, int64_t> int_attributes;  // its integer attributes (group, transA, transB, ...)
 };
 
 class OnnxModel {
@@ -66,6 +76,15 @@ class OnnxModel {
   // Replaces every decode subgraph by the dense tensor engine decode() gives, as an initializer or a
   // Constant node like the original, and removes the palettize metadata.
   void decompress();
+
+  // The nodes of the tensor's own graph that read it, in node order (reads from inside subgraphs of that
+  // graph are not listed). Throws Error for an unknown key.
+  std::vector<TensorConsumer> consumers(std::string_view key) const;
+  // Whether `value` is computed or given in the main graph (an input, initializer or node output there).
+  bool is_main_graph_value(std::string_view value) const;
+  // Makes the main-graph value `value` a graph output of element type `dtype` (its shape left to the
+  // runtime); nothing when it already is one. Throws Error when the main graph has no such value.
+  void add_main_output(std::string_view value, DType dtype);
 
   // The ai.onnx opset the model imports.
   int64_t opset() const;

@@ -33,6 +33,7 @@ Command add_spec_command(CLI::App& parent);
 Command add_plan_command(CLI::App& parent);  // mixed precision (issue 8)
 Command add_sensitivity_command(CLI::App& parent);  // output-aware importance in onnxruntime (issue 8)
 Command add_search_command(CLI::App& parent);       // mixed precision by measurement in onnxruntime (issue 8)
+Command add_calibrate_command(CLI::App& parent);    // per-element sensitivities from activations (issue 8)
 
 // --config FILE / --preset NAME / --spec JSON, which exclude each other, bound to `options`; the help texts
 // say what the chosen config decides for this command.

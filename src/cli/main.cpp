@@ -57,7 +57,8 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   std::vector<Command> commands{add_compress_command(app), add_decompress_command(app), add_inspect_command(app),
                                 add_eval_command(app), add_spec_command(app), add_plan_command(app),
-                                add_sensitivity_command(app), add_search_command(app)};
+                                add_sensitivity_command(app), add_search_command(app),
+                                add_calibrate_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& done) {

@@ -161,4 +161,9 @@ nlohmann::json OrtWorker::evaluate(const std::filesystem::path& model) {
   return read_reply(model.string());
 }
 
+nlohmann::json OrtWorker::activation_stats(const std::filesystem::path& model, const nlohmann::json& channels) {
+  write_all(to_worker_, nlohmann::json{{"activations", model.string()}, {"channels", channels}}.dump() + "\n");
+  return read_reply("the activations of " + model.string())["activations"];
+}
+
 }  // namespace palettize::cli

@@ -53,6 +53,9 @@ class OrtWorker {
   // Scores one model file: {"outputs": {NAME: {"signal", "noise"}}, "damage", "snr_db", "seconds"}.
   // Throws Error when onnxruntime fails on it or the worker died.
   nlohmann::json evaluate(const std::filesystem::path& model);
+  // Runs `model` (the reference with more outputs) on the same inputs and returns, for each value named in
+  // `channels` ({VALUE: AXIS}), {"dims", "mean_square": [one per index along AXIS]} over every input set.
+  nlohmann::json activation_stats(const std::filesystem::path& model, const nlohmann::json& channels);
 
  private:
   nlohmann::json read_reply(const std::string& waiting_for);

@@ -339,6 +339,48 @@ void OnnxModel::decompress() {
 
 int64_t OnnxModel::opset() const { return impl_->opset; }
 
+std::vector<TensorConsumer> OnnxModel::consumers(std::string_view key) const {
+  const std::size_t index = impl_->dense_index(key);
+  const std::string& name = impl_->tensors[index].name;
+  std::vector<TensorConsumer> found;
+  for (const onnx::NodeProto& node : impl_->locations[index].graph->node()) {
+    for (int i = 0; i < node.input_size(); ++i) {
+      if (node.input(i) != name) continue;
+      TensorConsumer& consumer = found.emplace_back();
+      consumer.op_type = node.op_type();
+      consumer.domain = node.domain();
+      consumer.input_index = i;
+      consumer.inputs.assign(node.input().begin(), node.input().end());
+      for (const onnx::AttributeProto& attribute : node.attribute()) {
+        if (attribute.type() == onnx::AttributeProto::INT) consumer.int_attributes[attribute.name()] = attribute.i();
+      }
+    }
+  }
+  return found;
+}
+
+bool OnnxModel::is_main_graph_value(std::string_view value) const {
+  const onnx::GraphProto& graph = impl_->model.graph();
+  const auto named = [&](const auto& items) {
+    return std::any_of(items.begin(), items.end(), [&](const auto& item) { return item.name() == value; });
+  };
+  if (named(graph.input()) || named(graph.initializer())) return true;
+  return std::any_of(graph.node().begin(), graph.node().end(), [&](const onnx::NodeProto& node) {
+    return std::find(node.output().begin(), node.output().end(), value) != node.output().end();
+  });
+}
+
+void OnnxModel::add_main_output(std::string_view value, DType dtype) {
+  check(is_main_graph_value(value), "ONNX model ", impl_->label, ": the main graph has no value '", value, "'");
+  onnx::GraphProto& graph = *impl_->model.mutable_graph();
+  for (const onnx::ValueInfoProto& output : graph.output()) {
+    if (output.name() == value) return;
+  }
+  onnx::ValueInfoProto& output = *graph.add_output();
+  output.set_name(std::string(value));
+  output.mutable_type()->mutable_tensor_type()->set_elem_type(onnx_io::onnx_type_of(dtype));
+}
+
 std::string OnnxModel::serialize() const {
   check(impl_->model.ByteSizeLong() <= static_cast<std::size_t>(INT_MAX), "ONNX model ", impl_->label,
         " would exceed the 2 GiB protobuf limit");

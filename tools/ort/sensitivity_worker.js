@@ -10,6 +10,10 @@
 //   first line out:  {"ready": true, "outputs": [NAME...], "inputs": {NAME: {"type", "shape"}}}
 //   request in:      {"model": "/path/to/model.onnx"}
 //   reply out:       {"outputs": {NAME: {"signal", "noise"}}, "damage", "snr_db", "seconds"} or {"error": MESSAGE}
+//   request in:      {"activations": "/path/to/model.onnx", "channels": {VALUE: AXIS}}   (palettize calibrate)
+//   reply out:       {"activations": {VALUE: {"dims", "mean_square": [per channel]}}, "seconds"}
+//     The model is the reference with VALUEs added as outputs; mean_square[c] is the mean of x^2 over every
+//     element of VALUE whose index along AXIS (negative: from the end) is c, over every input set.
 // damage = mean over the chosen outputs of noise power / signal power (sum over every input set); with
 // --transform log both outputs are scored as log(max(value, 1e-30)) (log-probabilities of a softmax: smooth
 // where probabilities jump at decision boundaries);
@@ -93,6 +97,47 @@ function summarize(total) {
   return { outputs: total, damage, snr_db: damage === 0 ? 'inf' : -10 * Math.log10(damage) };
 }
 
+// The fidelity of `model` against the reference outputs kept in `sets`.
+async function evaluate(ort, options, model, sets, names, transform) {
+  const session = await ort.InferenceSession.create(model, options);
+  const total = {};
+  for (const set of sets) addStats(total, outputStats(set.outputs, await session.run(set.feeds), names, transform));
+  if (session.release) await session.release();
+  return summarize(total);
+}
+
+// Per-channel mean squares of intermediate values over every input set (see the protocol above).
+async function activationStats(ort, options, model, channels, sets) {
+  const session = await ort.InferenceSession.create(model, options);
+  const sums = {};
+  for (const set of sets) {
+    const results = await session.run(set.feeds, Object.keys(channels));
+    for (const [name, requested] of Object.entries(channels)) {
+      const t = results[name];
+      if (!t) throw new Error(`the calibration model has no output '${name}'`);
+      const rank = t.dims.length;
+      const axis = requested < 0 ? rank + requested : requested;
+      if (axis < 0 || axis >= rank) throw new Error(`'${name}' has rank ${rank}, no axis ${requested}`);
+      const channelCount = t.dims[axis];
+      let inner = 1;
+      for (let a = axis + 1; a < rank; ++a) inner *= t.dims[a];
+      const entry = sums[name] || (sums[name] = { dims: t.dims, sum: new Float64Array(channelCount), count: 0 });
+      if (entry.sum.length !== channelCount) throw new Error(`'${name}' changes its channel count between input sets`);
+      for (let i = 0; i < t.data.length; ++i) {
+        const x = Number(t.data[i]);
+        entry.sum[Math.floor(i / inner) % channelCount] += x * x;
+      }
+      entry.count += t.data.length / channelCount;
+    }
+  }
+  if (session.release) await session.release();
+  const activations = {};
+  for (const [name, entry] of Object.entries(sums)) {
+    activations[name] = { dims: entry.dims, mean_square: Array.from(entry.sum, s => (entry.count > 0 ? s / entry.count : 0)) };
+  }
+  return { activations };
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const ort = loadOrt();
@@ -124,13 +169,9 @@ async function main() {
     let reply;
     try {
       const request = JSON.parse(line);
-      const session = await ort.InferenceSession.create(request.model, options);
-      const total = {};
-      for (const set of sets) {
-        addStats(total, outputStats(set.outputs, await session.run(set.feeds), names, TRANSFORMS[args.transform]));
-      }
-      if (session.release) await session.release();
-      reply = summarize(total);
+      reply = request.activations
+        ? await activationStats(ort, options, request.activations, request.channels, sets)
+        : await evaluate(ort, options, request.model, sets, names, TRANSFORMS[args.transform]);
       reply.seconds = Number(process.hrtime.bigint() - start) / 1e9;
     } catch (error) {
       reply = { error: error.message };
