@@ -6,12 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 
 #include "cli_test_support.hpp"
 #include "onnx_test_support.hpp"
 #include "palettize/engine.hpp"
+#include "palettize/safetensors.hpp"
 #include "palettize/spec_json.hpp"
 
 namespace palettize {
@@ -272,6 +274,92 @@ TEST_F(Sensitivity, SearchFindsTheMeasuredBestRecipeAndWritesItAsAConfig) {
   EXPECT_EQ(tight.exit_code, 2);
   EXPECT_NE(tight.err.find("--target-bits 1 is below what the smallest candidates take: 2.0"), std::string::npos)
       << tight.err;
+}
+
+// y = (x * m) * a + b on x = 1, with m (256 values, too small to plan) 10 on the first half of the columns
+// and 0.1 on the rest: a's error reaches the output scaled by m, b's unscaled.
+void write_scaled_model(const std::filesystem::path& path, const Tensor& a, const Tensor& b) {
+  onnx::ModelProto model;
+  model.set_ir_version(8);
+  onnx::OperatorSetIdProto* op = model.add_opset_import();
+  op->set_domain("");
+  op->set_version(13);
+  onnx::GraphProto* g = model.mutable_graph();
+  g->set_name("scaled");
+  std::vector<float> m(256, 0.1f);
+  std::fill(m.begin(), m.begin() + 128, 10.0f);
+  *g->add_initializer() = onnx_test::tensor_proto("m", make_tensor(DType::F32, {1, 256}, m).view());
+  *g->add_initializer() = onnx_test::tensor_proto("a", a.view());
+  *g->add_initializer() = onnx_test::tensor_proto("b", b.view());
+  for (auto [op_type, in, w, out] : {std::tuple{"Mul", "x", "m", "xm"}, std::tuple{"Mul", "xm", "a", "xa"},
+                                     std::tuple{"Add", "xa", "b", "y"}}) {
+    onnx::NodeProto* n = g->add_node();
+    n->set_op_type(op_type);
+    n->add_input(in);
+    n->add_input(w);
+    n->add_output(out);
+  }
+  onnx_test::add_value_info(g->mutable_input(), "x", 1, kShape);
+  onnx_test::add_value_info(g->mutable_output(), "y", 1, kShape);
+  std::ofstream(path, std::ios::binary) << model.SerializeAsString();
+}
+
+std::vector<float> read_f32(const std::filesystem::path& file, const std::string& name) {
+  const SafetensorsReader reader(file);
+  const TensorView view = reader.view(name);
+  std::vector<float> values(static_cast<std::size_t>(view.numel()));
+  std::memcpy(values.data(), view.data.data(), view.data.size());
+  return values;
+}
+
+// +sens candidates: a's sensitivities (m^2, what its error costs at the output) beat plain clustering and
+// are swapped in; b's (random) do worse and are not. The recipe's sensitivities file holds a's and 1 for b.
+TEST_F(Sensitivity, SearchSwapsInWeightedClusteringWhereItMeasuresBetter) {
+  if (!ort_installed()) GTEST_SKIP() << "onnxruntime-node is not installed (scripts/bootstrap)";
+  // a's first half (which m scales by 10) is 20x narrower than the rest: plain clustering spends the LUT on
+  // the wide half, m^2-weighted clustering on the narrow half that the output sees.
+  Tensor a = a_;
+  auto* values = reinterpret_cast<float*>(a.data.data());
+  for (int64_t i = 0; i < a.numel(); ++i) values[i] *= (i % 256) < 128 ? 0.05f : 1.0f;
+  write_scaled_model(model_, a, b_);
+  std::vector<float> for_a(static_cast<std::size_t>(a_.numel())), for_b(for_a.size());
+  for (std::size_t i = 0; i < for_a.size(); ++i) {
+    for_a[i] = (i % 256) < 128 ? 100.0f : 0.01f;
+    for_b[i] = i < 4 ? 1e4f : 1e-4f;  // a LUT for four of b's values: plainly worse
+  }
+  const std::filesystem::path given = dir_ / "given.safetensors";
+  const std::vector<NamedTensor> tensors{{"a", make_tensor(DType::F32, kShape, for_a)},
+                                         {"b", make_tensor(DType::F32, kShape, for_b)}};
+  write_safetensors(given, tensors);
+  // From both at plain 2 bits, within the budget: the swaps are all the search can do.
+  const std::filesystem::path start = dir_ / "start.json";
+  write_json(start, nlohmann::json::parse(R"({"global": {"n_bits": 2, "granularity": {"type": "per_tensor"}}})"));
+  const std::filesystem::path recipe = dir_ / "recipe.json";
+  const RunResult r = run_palettize({"search", model_.string(), recipe.string(), "--target-bits", "2.1", "--spec",
+                                     kSpec, "--candidates", "2,2+sens,4", "--sensitivities", given.string(),
+                                     "--start", start.string(), "--input", "x=8,256", "--threads", "1"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_NE(r.out.find("steps taken: 0 down, 0 fill, 1 swap, "), std::string::npos) << r.out << r.err;
+  const std::filesystem::path written = dir_ / "recipe.sensitivities.safetensors";
+  EXPECT_NE(r.out.find("--sensitivities " + written.string() + ")"), std::string::npos) << r.out;
+  EXPECT_EQ(read_f32(written, "a"), for_a);
+  EXPECT_EQ(read_f32(written, "b"), std::vector<float>(for_b.size(), 1.0f));
+
+  RunResult bad = run_palettize({"search", model_.string(), recipe.string(), "--target-bits", "2.1", "--spec", kSpec,
+                                 "--candidates", "2,2+sens", "--input", "x=8,256", "--force"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("the +sens candidates need --sensitivities FILE"), std::string::npos) << bad.err;
+  bad = run_palettize({"search", model_.string(), recipe.string(), "--target-bits", "2.1", "--spec", kSpec,
+                       "--candidates", "2,4", "--sensitivities", given.string(), "--input", "x=8,256", "--force"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--sensitivities is read only by +sens candidates"), std::string::npos) << bad.err;
+  bad = run_palettize({"search", model_.string(), (dir_ / "other.json").string(), "--target-bits", "2.1", "--spec",
+                       kSpec, "--candidates", "2,2+sens", "--sensitivities", given.string(), "--input", "x=8,256"});
+  EXPECT_EQ(bad.exit_code, 0) << describe(bad);  // other.sensitivities.safetensors did not exist
+  bad = run_palettize({"search", model_.string(), recipe.string(), "--target-bits", "2.1", "--spec", kSpec,
+                       "--candidates", "2,2+sens", "--sensitivities", (dir_ / "table.json").string(), "--input",
+                       "x=8,256", "--force"});
+  EXPECT_EQ(bad.exit_code, 2);  // not a file: CLI11 says so
 }
 
 // --start: a recipe within the budget is only filled (no descent); one outside the grid, or one that leaves

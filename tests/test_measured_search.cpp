@@ -51,10 +51,25 @@ TEST(CandidateChoices, ScaleSuffixTurnsPerChannelScalesOn) {
             std::string::npos);
 }
 
+TEST(CandidateChoices, SensSuffixWeightsTheClusteringAndKeepsTheSpec) {
+  const std::vector<CandidateChoice> choices = parse_candidate_choices("4,4+sens,6@tensor+scale+sens");
+  ASSERT_EQ(choices.size(), 3u);
+  EXPECT_FALSE(choices[0].sensitivities);
+  EXPECT_EQ(choices[1].label, "n4+sens");
+  EXPECT_TRUE(choices[1].sensitivities);
+  EXPECT_FALSE(choices[1].per_channel_scale);
+  EXPECT_EQ(choices[2].label, "n6@tensor+scale+sens");
+  EXPECT_TRUE(choices[2].sensitivities);
+  EXPECT_TRUE(choices[2].per_channel_scale);
+  const PalettizationSpec base = parse_spec_json(R"({"n_bits": 4})");
+  EXPECT_EQ(candidate_spec(base, choices[0]), candidate_spec(base, choices[1]));  // same spec, same size
+}
+
 TEST(CandidateChoices, ClearErrors) {
   EXPECT_NE(error_message([] { parse_candidate_choices("5"); }).find("not one of 1, 2, 3, 4, 6, 8"), std::string::npos);
   for (const char* bad : {"", "4,", "x", "4@", "4@g", "4@g0", "4@gx", "4@row", "@tensor", "4@tensor@g2", "+scale",
-                          "4+scale+scale", "4@tensor+scales", "4+Scale", "4@+scale"}) {
+                          "4+scale+scale", "4@tensor+scales", "4+Scale", "4@+scale", "+sens", "4+sens+scale",
+                          "4+sens+sens", "4+Sens"}) {
     EXPECT_THROW(parse_candidate_choices(bad), Error) << bad;
   }
   EXPECT_NE(error_message([] { parse_candidate_choices("4@tensor,6,4@tensor"); }).find("n4@tensor is listed twice"),
@@ -171,6 +186,15 @@ RC_GTEST_PROP(MeasuredSearch, FitsTheBudgetBeatsEveryUniformRecipeAndIsLocallyOp
             size_of(problem, changed) > problem.budget_bits) {
           continue;
         }
+        RC_ASSERT(random->damage.at(changed) >= result.damage);
+      }
+    }
+    // Nor by a change to another candidate of the same size.
+    for (std::size_t t = 0; t < problem.sizes.size(); ++t) {
+      for (int c = 0; c < static_cast<int>(problem.sizes[t].size()); ++c) {
+        if (c == result.choice[t] || problem.sizes[t][c] != problem.sizes[t][result.choice[t]]) continue;
+        std::vector<int> changed = result.choice;
+        changed[t] = c;
         RC_ASSERT(random->damage.at(changed) >= result.damage);
       }
     }
@@ -319,6 +343,27 @@ TEST(MeasuredSearch, StartsFromTheGivenRecipe) {
   EXPECT_EQ(measured.front(), (std::vector<int>{1, 0}));
   EXPECT_EQ(result.steps.front().phase, "start");
   EXPECT_EQ(result.choice, (std::vector<int>{1, 0}));  // 16 bits, damage 1; the fill's 18-bit recipe is worse
+}
+
+// Candidates 0 and 1 of each tensor are the same size (one weighted by sensitivities, one not): the descent
+// and the fill never move between them, the swap phase takes the better one, tensor by tensor.
+TEST(MeasuredSearch, SwapsToASameSizeCandidateThatMeasuresBetter) {
+  SearchProblem problem;
+  problem.sizes = {{8, 8, 4}, {8, 8, 4}};
+  problem.budget_bits = 16;
+  problem.start = {0, 0};
+  // Candidate 1 helps tensor 0 by 3 and tensor 1 by 1; candidate 2 costs 10.
+  problem.measure = [](const std::vector<int>& recipe) {
+    const double costs[2][3] = {{5, 2, 15}, {5, 4, 15}};
+    return costs[0][recipe[0]] + costs[1][recipe[1]];
+  };
+  const SearchResult result = measured_search(problem);
+  EXPECT_EQ(result.choice, (std::vector<int>{1, 1}));
+  EXPECT_EQ(result.damage, 6.0);
+  std::vector<std::string> phases;
+  for (const SearchStep& step : result.steps) phases.push_back(step.phase);
+  EXPECT_EQ(phases, (std::vector<std::string>{"start", "swap", "swap", "uniform", "uniform", "uniform"}));
+  EXPECT_EQ(result.steps[1].choice, (std::vector<int>{1, 0}));  // the larger gain first
 }
 
 TEST(MeasuredSearch, ClearErrors) {

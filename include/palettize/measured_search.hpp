@@ -24,12 +24,15 @@ struct CandidateChoice {
   int n_bits = 4;
   std::optional<PalettizationGranularity> granularity;  // unset: the config's granularity
   bool per_channel_scale = false;                       // true: scales on; false: as the config says
-  std::string label;                                    // "n6", "n6@tensor", "n4@g32", "n6@tensor+scale"
+  bool sensitivities = false;                           // true: clustering weighted by the search's sensitivities
+  std::string label;  // "n6", "n6@tensor", "n4@g32", "n6@tensor+scale", "n4+sens"
 };
 
 // Parses "4,6,8,6@tensor,4@g32,6@tensor+scale": N from {1, 2, 3, 4, 6, 8}, "@tensor" for one LUT per
 // tensor, "@gK" for a LUT per group of K channels, a "+scale" suffix for per-channel scales (a LUT shared by
-// rows of different ranges fits each row better once it is divided by its max |w|, for 16 bits per row).
+// rows of different ranges fits each row better once it is divided by its max |w|, for 16 bits per row), then
+// a "+sens" suffix for clustering weighted by per-element sensitivities (the same size as without: only
+// which weights the LUT entries favour changes).
 // Error naming the bad item, or a candidate listed twice.
 std::vector<CandidateChoice> parse_candidate_choices(std::string_view text);
 

@@ -2,6 +2,7 @@
 // output damages do not add up across tensors, the additive allocator behind --importance optimises a wrong
 // model; this command scores every recipe it considers in onnxruntime (measured_search.hpp) and writes the
 // best one as a model config that `palettize compress --config RECIPE.json` applies.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iostream>
@@ -18,7 +19,9 @@
 #include "palettize/model_config.hpp"
 #include "palettize/mixed_precision.hpp"
 #include "palettize/output_file.hpp"
+#include "palettize/safetensors.hpp"
 #include "palettize/spec_json.hpp"
+#include "tools/sensitivities.hpp"
 
 namespace palettize::cli {
 namespace {
@@ -27,6 +30,7 @@ struct SearchCommandOptions {
   MeasureOptions run;
   std::filesystem::path recipe;
   std::optional<std::filesystem::path> start;  // a recipe to start from instead of the largest candidates
+  std::optional<std::filesystem::path> sensitivities;  // read by the +sens candidates
   double target_bits = 0;
   std::string candidates = "2,3,4,6,8,4@tensor,6@tensor,8@tensor";
   int moves = 3;
@@ -73,8 +77,10 @@ CandidateGrid candidate_grid(const OnnxModel& model, const std::vector<PlannedTe
 class RecipeRunner {
  public:
   RecipeRunner(const SearchCommandOptions& options, const OnnxModel& model, const std::string& model_bytes,
-               const std::vector<PlannedTensor>& planned, const CandidateGrid& grid)
-      : options_(options), model_(model), model_bytes_(model_bytes), planned_(planned), grid_(grid) {
+               const std::vector<PlannedTensor>& planned, const CandidateGrid& grid,
+               const std::optional<tools::Sensitivities>& sensitivities)
+      : options_(options), model_(model), model_bytes_(model_bytes), planned_(planned), grid_(grid),
+        sensitivities_(sensitivities) {
     const nlohmann::json descriptions = input_descriptions(options.run);
     worker_ = std::make_unique<OrtWorker>(worker_options(options.run, descriptions, scratch_.path / "inputs.json"));
   }
@@ -93,7 +99,9 @@ class RecipeRunner {
     if (const auto found = cache_.find({t, c}); found != cache_.end()) return found->second;
     PalettizeOptions palettize_options;
     palettize_options.threads = measure_threads(options_.run);
-    PalettizedTensor result = palettize(model_.find(planned_[t].key)->view, *grid_.specs[t][c], palettize_options);
+    const std::vector<float> weights =
+        grid_.choices[c].sensitivities ? sensitivities_->load(planned_[t].name) : std::vector<float>();
+    PalettizedTensor result = palettize(model_.find(planned_[t].key)->view, *grid_.specs[t][c], palettize_options, weights);
     return cache_.emplace(std::pair{t, c}, std::move(result)).first->second;
   }
 
@@ -102,6 +110,7 @@ class RecipeRunner {
   const std::string& model_bytes_;
   const std::vector<PlannedTensor>& planned_;
   const CandidateGrid& grid_;
+  const std::optional<tools::Sensitivities>& sensitivities_;
   ScratchDir scratch_;
   std::unique_ptr<OrtWorker> worker_;
   std::map<std::pair<std::size_t, int>, PalettizedTensor> cache_;
@@ -162,6 +171,34 @@ std::string format_snr(double damage) {
   return damage == 0 ? std::string("inf") : format_decimal(-10 * std::log10(damage), 2);
 }
 
+bool any_weighted(const std::vector<CandidateChoice>& choices) {
+  return std::any_of(choices.begin(), choices.end(), [](const CandidateChoice& c) { return c.sensitivities; });
+}
+
+// Beside recipe.json, recipe.sensitivities.safetensors: a model config cannot say which tensors cluster
+// weighted, so the recipe's sensitivities are the given ones for its +sens tensors and 1 (plain
+// clustering, bit for bit) for the others. compress --config ... --sensitivities ... applies both.
+std::filesystem::path recipe_sensitivities_path(const std::filesystem::path& recipe) {
+  std::filesystem::path path = recipe;
+  return path.replace_extension(".sensitivities.safetensors");
+}
+
+void write_recipe_sensitivities(const SearchCommandOptions& options, const OnnxModel& model,
+                                const std::vector<PlannedTensor>& planned, const CandidateGrid& grid,
+                                const tools::Sensitivities& sensitivities, const SearchResult& result) {
+  std::vector<NamedTensor> tensors;
+  for (std::size_t t = 0; t < planned.size(); ++t) {
+    const Shape& shape = model.find(planned[t].key)->view.shape;
+    const std::vector<float> values = grid.choices[result.choice[t]].sensitivities
+                                          ? sensitivities.load(planned[t].name)
+                                          : std::vector<float>(static_cast<std::size_t>(shape_numel(shape)), 1.0f);
+    tensors.push_back({planned[t].name, make_tensor(DType::F32, shape, values)});
+  }
+  write_safetensors(recipe_sensitivities_path(options.recipe), tensors,
+                    {{"palettize.search", "the given sensitivities for +sens tensors, 1 for the others"}},
+                    /*force=*/true);
+}
+
 void write_recipe(const SearchCommandOptions& options, const ModelConfig& config,
                   const std::vector<PlannedTensor>& planned, const CandidateGrid& grid, const SearchResult& result) {
   ModelConfig recipe;
@@ -200,11 +237,15 @@ void print_summary(const SearchCommandOptions& options, const std::vector<Planne
   }
   std::map<std::string, int> taken;
   for (const SearchStep& step : result.steps) ++taken[step.phase];
-  std::cout << "steps taken: " << taken["descend"] << " down, " << taken["fill"] << " fill, " << taken["exchange"]
-            << " exchange\n";
+  std::cout << "steps taken: " << taken["descend"] << " down, " << taken["fill"] << " fill, " << taken["swap"]
+            << " swap, " << taken["exchange"] << " exchange\n";
+  const std::string weighted = options.sensitivities
+                                   ? " --sensitivities " + recipe_sensitivities_path(options.recipe).string()
+                                   : std::string();
   std::cout << result.evaluations << " recipes run in onnxruntime in " << format_decimal(seconds, 1) << " s; wrote "
-            << options.recipe.string() << " (apply: palettize compress " << options.run.model.string()
-            << " OUT.onnx --config " << options.recipe.string() << ")\n";
+            << options.recipe.string() << (weighted.empty() ? "" : " and its sensitivities")
+            << " (apply: palettize compress " << options.run.model.string() << " OUT.onnx --config "
+            << options.recipe.string() << weighted << ")\n";
 }
 
 int run_search(const SearchCommandOptions& options) {
@@ -219,6 +260,12 @@ int run_search(const SearchCommandOptions& options) {
         options.recipe.string(), " is the input model");
   const auto start = std::chrono::steady_clock::now();
   std::vector<CandidateChoice> choices = parse_candidate_choices(options.candidates);
+  check(!any_weighted(choices) || options.sensitivities.has_value(),
+        "the +sens candidates need --sensitivities FILE (palettize calibrate writes one)");
+  check(any_weighted(choices) || !options.sensitivities.has_value(),
+        "--sensitivities is read only by +sens candidates, and none is given (e.g. --candidates 4,4+sens)");
+  check(!options.sensitivities || options.force || !std::filesystem::exists(recipe_sensitivities_path(options.recipe)),
+        recipe_sensitivities_path(options.recipe).string(), " exists; give --force to overwrite it");
   const ModelConfig config = tools::config_from_options(options.run.config);
   const std::string bytes = read_bytes(options.run.model);
   const OnnxModel model = OnnxModel::from_bytes(std::as_bytes(std::span(bytes)), options.run.model.string());
@@ -237,7 +284,12 @@ int run_search(const SearchCommandOptions& options) {
   check_budget_reachable(grid, problem.budget_bits, options.target_bits);
   problem.start =
       options.start ? recipe_choice(*options.start, model, planned, grid, options.run.strict) : start_recipe(grid);
-  RecipeRunner runner(options, model, bytes, planned, grid);
+  std::optional<tools::Sensitivities> sensitivities;
+  if (options.sensitivities) {
+    sensitivities.emplace(*options.sensitivities);
+    for (const PlannedTensor& tensor : planned) sensitivities->check_covers(tensor.name, model.find(tensor.key)->view.shape);
+  }
+  RecipeRunner runner(options, model, bytes, planned, grid, sensitivities);
   int runs = 0;
   problem.measure = [&](const std::vector<int>& choice) {
     const double damage = runner.damage(choice);
@@ -256,6 +308,7 @@ int run_search(const SearchCommandOptions& options) {
   }
   const SearchResult result = measured_search(problem, search_options);
   write_recipe(options, config, planned, grid, result);
+  if (sensitivities) write_recipe_sensitivities(options, model, planned, grid, *sensitivities, result);
   print_summary(options, planned, grid, result,
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return kExitOk;
@@ -280,7 +333,8 @@ Command add_search_command(CLI::App& parent) {
   app->add_option("--candidates", options->candidates,
                   "candidates, comma-separated: N (n_bits at the config's granularity), N@tensor (one LUT per "
                   "tensor), N@gK (a LUT per K channels); +scale after any of them turns per-channel scales on "
-                  "(6@tensor+scale)")
+                  "(6@tensor+scale); +sens last weights the clustering by --sensitivities (4+sens: the same size "
+                  "as 4; the search swaps between them)")
       ->capture_default_str();
   app->add_option("--moves", options->moves,
                   "smaller candidates of each tensor tried per descent step (and larger and smaller ones per "
@@ -297,6 +351,10 @@ Command add_search_command(CLI::App& parent) {
                   "a recipe (model config) to start from instead of every tensor's largest candidate; each tensor "
                   "it palettizes must get one of its candidates. Over the budget the descent starts there; within "
                   "it the search fills and exchanges")
+      ->check(CLI::ExistingFile);
+  app->add_option("--sensitivities", options->sensitivities,
+                  "per-element sensitivities (safetensors, e.g. from palettize calibrate) for the +sens candidates; "
+                  "the recipe's own are written beside it as RECIPE.sensitivities.safetensors")
       ->check(CLI::ExistingFile);
   app->add_flag("--force", options->force, "overwrite an existing RECIPE");
   add_measure_options(*app, options->run);

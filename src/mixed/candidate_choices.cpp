@@ -1,4 +1,4 @@
-// Candidate lists with granularities and scales: "4,6,8,6@tensor,4@g32,6@tensor+scale".
+// Candidate lists with granularities, scales and sensitivities: "4,6,8,6@tensor,4@g32,6@tensor+scale,4+sens".
 #include <algorithm>
 #include <charconv>
 
@@ -14,8 +14,8 @@ int parse_positive(std::string_view digits, std::string_view item, std::string_v
   const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
   check(error == std::errc{} && end == digits.data() + digits.size() && !digits.empty() && value >= 1,
         "candidates: '", item, "' in '", text,
-        "' is not a candidate (expected N, N@tensor or N@gK, each optionally +scale, e.g. 4,6,8,6@tensor,4@g32,"
-        "6@tensor+scale)");
+        "' is not a candidate (expected N, N@tensor or N@gK, each optionally +scale and then +sens, e.g. "
+        "4,6,8,6@tensor,4@g32,6@tensor+scale,4+sens)");
   return value;
 }
 
@@ -45,13 +45,23 @@ void parse_bits_and_granularity(std::string_view label, std::string_view item, s
 }
 
 constexpr std::string_view kScaleSuffix = "+scale";
+constexpr std::string_view kSensitivitiesSuffix = "+sens";
+
+// Strips `suffix` from the end of `item` when it is there.
+bool take_suffix(std::string_view& item, std::string_view suffix) {
+  if (!item.ends_with(suffix)) return false;
+  item.remove_suffix(suffix.size());
+  return true;
+}
 
 CandidateChoice parse_choice(std::string_view item, std::string_view text) {
   CandidateChoice choice;
-  choice.per_channel_scale = item.ends_with(kScaleSuffix);
-  parse_bits_and_granularity(item.substr(0, item.size() - (choice.per_channel_scale ? kScaleSuffix.size() : 0)),
-                             item, text, choice);
+  std::string_view rest = item;
+  choice.sensitivities = take_suffix(rest, kSensitivitiesSuffix);
+  choice.per_channel_scale = take_suffix(rest, kScaleSuffix);
+  parse_bits_and_granularity(rest, item, text, choice);
   if (choice.per_channel_scale) choice.label += kScaleSuffix;
+  if (choice.sensitivities) choice.label += kSensitivitiesSuffix;
   return choice;
 }
 

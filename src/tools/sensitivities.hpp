@@ -19,6 +19,7 @@ class Sensitivities {
   // Checks, before anything is written, that every palettized tensor has a sensitivity tensor of the same
   // shape and a floating dtype. Error naming the file, the tensor and both shapes otherwise.
   void check_covers(std::span<const TensorPlan> plans) const;
+  void check_covers(const std::string& name, const Shape& shape) const;  // the same for one weight
   // The importances of `name` as float32, row-major like the weight.
   std::vector<float> load(const std::string& name) const;
   void release(const std::string& name) const { checkpoint_.release(name); }
