@@ -2,8 +2,10 @@
 // `compress --sensitivities`. The model runs in onnxruntime on the given inputs with the input of every
 // Conv, MatMul and Gemm that reads a planned tensor as its weight made an output; each weight element gets
 // the mean square of the input channel it multiplies (mixed/activation_importance.hpp), plus a floor.
+#include <cmath>
 #include <iostream>
 #include <map>
+#include <memory>
 
 #include "cli/cli_common.hpp"
 #include "cli/format.hpp"
