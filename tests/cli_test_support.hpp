@@ -73,6 +73,11 @@ inline RunResult wait_palettize(pid_t pid, const std::filesystem::path& out_file
   return result;
 }
 
+// Whether onnxruntime-node is installed in the source tree (scripts/bootstrap), for tests that run models.
+inline bool ort_installed() {
+  return std::filesystem::is_directory(std::filesystem::path(PALETTIZE_SOURCE_DIR) / "node_modules" / "onnxruntime-node");
+}
+
 // Runs palettize to completion. The captured streams live outside `scratch` so they never count as outputs.
 inline RunResult run_palettize(const std::vector<std::string>& args) {
   static int counter = 0;

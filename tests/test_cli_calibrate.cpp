@@ -14,11 +14,10 @@ namespace palettize {
 namespace {
 
 using testing::describe;
+using testing::ort_installed;
 using testing::run_palettize;
 using testing::RunResult;
 
-const std::filesystem::path kSource = PALETTIZE_SOURCE_DIR;
-bool ort_installed() { return std::filesystem::is_directory(kSource / "node_modules" / "onnxruntime-node"); }
 
 Tensor f32(Shape shape, std::vector<float> values) { return make_tensor(DType::F32, std::move(shape), values); }
 

@@ -20,6 +20,7 @@ namespace palettize {
 namespace {
 
 using testing::describe;
+using testing::ort_installed;
 using testing::run_palettize;
 using testing::RunResult;
 
@@ -27,7 +28,6 @@ const std::filesystem::path kSource = PALETTIZE_SOURCE_DIR;
 constexpr const char* kSpec = R"({"n_bits": 4, "granularity": {"type": "per_tensor"}})";
 const Shape kShape{8, 256};
 
-bool ort_installed() { return std::filesystem::is_directory(kSource / "node_modules" / "onnxruntime-node"); }
 
 Tensor weight(uint32_t seed, float scale) {
   Tensor t = testing::random_tensor(DType::F32, kShape, seed);
@@ -36,19 +36,22 @@ Tensor weight(uint32_t seed, float scale) {
   return t;
 }
 
-void write_linear_model(const std::filesystem::path& path, const Tensor& a, const Tensor& b) {
+// A model of two-input nodes {op, input, weight, output} on x -> y (both kShape), with `weights` as
+// initializers.
+using BinaryNode = std::tuple<const char*, const char*, const char*, const char*>;
+void write_binary_model(const std::filesystem::path& path, const std::vector<std::pair<std::string, Tensor>>& weights,
+                        const std::vector<BinaryNode>& nodes) {
   onnx::ModelProto model;
   model.set_ir_version(8);
   onnx::OperatorSetIdProto* op = model.add_opset_import();
   op->set_domain("");
   op->set_version(13);
   onnx::GraphProto* g = model.mutable_graph();
-  g->set_name("linear");
-  *g->add_initializer() = onnx_test::tensor_proto("a", a.view());
-  *g->add_initializer() = onnx_test::tensor_proto("b", b.view());
-  for (auto [in, w, out] : {std::tuple{"x", "a", "xa"}, std::tuple{"xa", "b", "y"}}) {
+  g->set_name("model");
+  for (const auto& [name, tensor] : weights) *g->add_initializer() = onnx_test::tensor_proto(name, tensor.view());
+  for (const auto& [op_type, in, w, out] : nodes) {
     onnx::NodeProto* n = g->add_node();
-    n->set_op_type("Add");
+    n->set_op_type(op_type);
     n->add_input(in);
     n->add_input(w);
     n->add_output(out);
@@ -56,6 +59,10 @@ void write_linear_model(const std::filesystem::path& path, const Tensor& a, cons
   onnx_test::add_value_info(g->mutable_input(), "x", 1, kShape);
   onnx_test::add_value_info(g->mutable_output(), "y", 1, kShape);
   std::ofstream(path, std::ios::binary) << model.SerializeAsString();
+}
+
+void write_linear_model(const std::filesystem::path& path, const Tensor& a, const Tensor& b) {
+  write_binary_model(path, {{"a", a}, {"b", b}}, {{"Add", "x", "a", "xa"}, {"Add", "xa", "b", "y"}});
 }
 
 double weight_sse(const Tensor& w, int n_bits) {
@@ -279,29 +286,10 @@ TEST_F(Sensitivity, SearchFindsTheMeasuredBestRecipeAndWritesItAsAConfig) {
 // y = (x * m) * a + b on x = 1, with m (256 values, too small to plan) 10 on the first half of the columns
 // and 0.1 on the rest: a's error reaches the output scaled by m, b's unscaled.
 void write_scaled_model(const std::filesystem::path& path, const Tensor& a, const Tensor& b) {
-  onnx::ModelProto model;
-  model.set_ir_version(8);
-  onnx::OperatorSetIdProto* op = model.add_opset_import();
-  op->set_domain("");
-  op->set_version(13);
-  onnx::GraphProto* g = model.mutable_graph();
-  g->set_name("scaled");
   std::vector<float> m(256, 0.1f);
   std::fill(m.begin(), m.begin() + 128, 10.0f);
-  *g->add_initializer() = onnx_test::tensor_proto("m", make_tensor(DType::F32, {1, 256}, m).view());
-  *g->add_initializer() = onnx_test::tensor_proto("a", a.view());
-  *g->add_initializer() = onnx_test::tensor_proto("b", b.view());
-  for (auto [op_type, in, w, out] : {std::tuple{"Mul", "x", "m", "xm"}, std::tuple{"Mul", "xm", "a", "xa"},
-                                     std::tuple{"Add", "xa", "b", "y"}}) {
-    onnx::NodeProto* n = g->add_node();
-    n->set_op_type(op_type);
-    n->add_input(in);
-    n->add_input(w);
-    n->add_output(out);
-  }
-  onnx_test::add_value_info(g->mutable_input(), "x", 1, kShape);
-  onnx_test::add_value_info(g->mutable_output(), "y", 1, kShape);
-  std::ofstream(path, std::ios::binary) << model.SerializeAsString();
+  write_binary_model(path, {{"m", make_tensor(DType::F32, {1, 256}, m)}, {"a", a}, {"b", b}},
+                     {{"Mul", "x", "m", "xm"}, {"Mul", "xm", "a", "xa"}, {"Add", "xa", "b", "y"}});
 }
 
 std::vector<float> read_f32(const std::filesystem::path& file, const std::string& name) {

@@ -161,12 +161,30 @@ class Search {
   // The single upgrade within the bits left that lowers the damage most; false when none lowers it.
   bool fill_once() {
     const int64_t left = problem_.budget_bits - size_;
+    return take_best_single_change("fill", [&](int t, int c) {
+      const int64_t current = *size_of(t, choice_[t]);
+      return size_of(t, c) && *size_of(t, c) > current && *size_of(t, c) - current <= left;
+    });
+  }
+
+  // The single change of one tensor to another candidate of the same size that lowers the damage most; false
+  // when none lowers it. Size steps never reach such candidates (e.g. the same spec with clustering weighted
+  // by sensitivities and without).
+  bool swap_once() {
+    return take_best_single_change("swap", [&](int t, int c) {
+      return c != choice_[t] && size_of(t, c) == size_of(t, choice_[t]);
+    });
+  }
+
+  // Measures every change of one tensor to a candidate that `allowed(t, c)` admits and takes the one that
+  // lowers the damage most (the first found on ties); false when none lowers it.
+  template <typename Allowed>
+  bool take_best_single_change(const std::string& phase, Allowed allowed) {
     std::optional<std::pair<int, int>> best;
     double best_damage = damage_;
     for (int t = 0; t < tensors(); ++t) {
-      const int64_t current = *size_of(t, choice_[t]);
       for (int c = 0; c < static_cast<int>(problem_.sizes[t].size()); ++c) {
-        if (!size_of(t, c) || *size_of(t, c) <= current || *size_of(t, c) - current > left) continue;
+        if (!allowed(t, c)) continue;
         std::vector<int> changed = choice_;
         changed[t] = c;
         const double damage = measure(changed);
@@ -181,33 +199,7 @@ class Search {
     choice_[best->first] = best->second;
     damage_ = best_damage;
     ++version_;
-    record("fill");
-    return true;
-  }
-
-  // The single change of one tensor to another candidate of the same size that lowers the damage most; false
-  // when none lowers it. Size steps never reach such candidates (e.g. the same spec with clustering weighted
-  // by sensitivities and without).
-  bool swap_once() {
-    std::optional<std::pair<int, int>> best;
-    double best_damage = damage_;
-    for (int t = 0; t < tensors(); ++t) {
-      for (int c = 0; c < static_cast<int>(problem_.sizes[t].size()); ++c) {
-        if (c == choice_[t] || size_of(t, c) != size_of(t, choice_[t])) continue;
-        std::vector<int> changed = choice_;
-        changed[t] = c;
-        const double damage = measure(changed);
-        if (damage < best_damage) {
-          best_damage = damage;
-          best = {t, c};
-        }
-      }
-    }
-    if (!best) return false;
-    choice_[best->first] = best->second;
-    damage_ = best_damage;
-    ++version_;
-    record("swap");
+    record(phase);
     return true;
   }
 
