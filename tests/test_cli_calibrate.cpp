@@ -1,5 +1,5 @@
 // palettize calibrate, and the activation-to-weight mapping behind it. The model multiplies constant-1
-// inputs by fixed per-channel factors s before every Conv, MatMul and Gemm, so each activation channel's
+// inputs by fixed per-channel factors s before every Conv, ConvTranspose, MatMul and Gemm, so each activation channel's
 // mean square is exactly s^2 and every weight element's expected importance is known.
 #include <gtest/gtest.h>
 
@@ -43,7 +43,7 @@ onnx::NodeProto node(const std::string& op, std::vector<std::string> inputs, con
 }
 
 // x [2, 4, 3, 3] * s (1, 2, 3, 4 per channel) -> Conv group 2 (conv_w [6, 2, 1, 1]) and depthwise Conv
-// (dw_w [4, 1, 3, 3]); z [3, 5] * t (1..5) -> MatMul (mm_w [5, 2]) and Gemm with transB (gemm_w [2, 5]).
+// (dw_w [4, 1, 3, 3]) and ConvTranspose (tc_w [4, 3, 2, 2]); z [3, 5] * t (1..5) -> MatMul (mm_w [5, 2]) and Gemm with transB (gemm_w [2, 5]).
 void write_model(const std::filesystem::path& path) {
   onnx::ModelProto model;
   model.set_ir_version(8);
@@ -57,12 +57,14 @@ void write_model(const std::filesystem::path& path) {
       {"t", f32({5}, {1, 2, 3, 4, 5})},
       {"conv_w", f32({6, 2, 1, 1}, counting(12))},
       {"dw_w", f32({4, 1, 3, 3}, counting(36))},
+      {"tc_w", f32({4, 3, 2, 2}, counting(48))},
       {"mm_w", f32({5, 2}, counting(10))},
       {"gemm_w", f32({2, 5}, counting(10))}};
   for (const auto& [name, tensor] : initializers) *g->add_initializer() = onnx_test::tensor_proto(name, tensor.view());
   *g->add_node() = node("Mul", {"x", "s"}, "xs");
   *g->add_node() = node("Conv", {"xs", "conv_w"}, "y_conv", {{"group", 2}});
   *g->add_node() = node("Conv", {"xs", "dw_w"}, "y_dw", {{"group", 4}});
+  *g->add_node() = node("ConvTranspose", {"xs", "tc_w"}, "y_tc");
   *g->add_node() = node("Mul", {"z", "t"}, "zt");
   *g->add_node() = node("MatMul", {"zt", "mm_w"}, "y_mm");
   *g->add_node() = node("Gemm", {"zt", "gemm_w"}, "y_gemm", {{"transB", 1}});
@@ -70,6 +72,7 @@ void write_model(const std::filesystem::path& path) {
   onnx_test::add_value_info(g->mutable_input(), "z", 1, {3, 5});
   onnx_test::add_value_info(g->mutable_output(), "y_conv", 1, {2, 6, 3, 3});
   onnx_test::add_value_info(g->mutable_output(), "y_dw", 1, {2, 4, 1, 1});
+  onnx_test::add_value_info(g->mutable_output(), "y_tc", 1, {2, 3, 4, 4});
   onnx_test::add_value_info(g->mutable_output(), "y_mm", 1, {3, 2});
   onnx_test::add_value_info(g->mutable_output(), "y_gemm", 1, {3, 2});
   std::ofstream(path, std::ios::binary) << model.SerializeAsString();
@@ -117,9 +120,9 @@ TEST_F(Calibrate, EachWeightGetsTheMeanSquareOfTheInputChannelItMultiplies) {
   if (!ort_installed()) GTEST_SKIP() << "onnxruntime-node is not installed (scripts/bootstrap)";
   const RunResult r = calibrate({"--floor", "0"});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
-  EXPECT_NE(r.out.find("sensitivities of 5 tensors (4 from activations, 1 all 1)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("sensitivities of 6 tensors (5 from activations, 1 all 1)"), std::string::npos) << r.out;
   // s is read by Mul, not as a weight: plain clustering, said so (t, 1-D, is not planned at all).
-  EXPECT_NE(r.err.find("warning: 's': it is read by Mul (input 1), not as the weight of a Conv, MatMul or Gemm; "
+  EXPECT_NE(r.err.find("warning: 's': it is read by Mul (input 1), not as the weight of a Conv, ConvTranspose, MatMul or Gemm; "
                        "its sensitivities are all 1"),
             std::string::npos)
       << r.err;
@@ -127,6 +130,7 @@ TEST_F(Calibrate, EachWeightGetsTheMeanSquareOfTheInputChannelItMultiplies) {
   // Conv group 2: output channels 0-2 read input channels 0-1 (s^2 = 1, 4), 3-5 read 2-3 (9, 16).
   EXPECT_EQ(read_f32(reader, "conv_w"), (std::vector<float>{1, 4, 1, 4, 1, 4, 9, 16, 9, 16, 9, 16}));
   EXPECT_EQ(read_f32(reader, "dw_w"), repeat_each({1, 4, 9, 16}, 9));  // depthwise: channel o, whole kernel
+  EXPECT_EQ(read_f32(reader, "tc_w"), repeat_each({1, 4, 9, 16}, 12));  // ConvTranspose [C, M, k...]: row c
   EXPECT_EQ(read_f32(reader, "mm_w"), repeat_each({1, 4, 9, 16, 25}, 2));  // [K, N]: row k
   const std::vector<float> gemm{1, 4, 9, 16, 25};
   std::vector<float> gemm_rows = gemm;
@@ -151,7 +155,7 @@ TEST_F(Calibrate, StrictRefusesATensorItCannotCalibrateAndWritesNothing) {
   std::filesystem::remove(out_);
   const RunResult r = calibrate({"--strict"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("'s': it is read by Mul (input 1), not as the weight of a Conv, MatMul or Gemm (--strict)"),
+  EXPECT_NE(r.err.find("'s': it is read by Mul (input 1), not as the weight of a Conv, ConvTranspose, MatMul or Gemm (--strict)"),
             std::string::npos)
       << r.err;
   EXPECT_FALSE(std::filesystem::exists(out_));

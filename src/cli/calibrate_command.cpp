@@ -1,6 +1,6 @@
 // `palettize calibrate MODEL.onnx SENSITIVITIES.safetensors`: per-element importances from activations, for
 // `compress --sensitivities`. The model runs in onnxruntime on the given inputs with the input of every
-// Conv, MatMul and Gemm that reads a planned tensor as its weight made an output; each weight element gets
+// Conv, ConvTranspose, MatMul and Gemm that reads a planned tensor as its weight made an output; each weight element gets
 // the mean square of the input channel it multiplies (mixed/activation_importance.hpp), plus a floor.
 #include <cmath>
 #include <iostream>
@@ -134,7 +134,7 @@ Command add_calibrate_command(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "calibrate",
       "Per-element sensitivities from activations in onnxruntime, for compress --sensitivities: each weight "
-      "of a Conv, MatMul or Gemm gets the mean square of the input channel it multiplies");
+      "of a Conv, ConvTranspose, MatMul or Gemm gets the mean square of the input channel it multiplies");
   app->add_option("MODEL", options->run.model, ".onnx model")->required();
   app->add_option("SENSITIVITIES", options->output, "the safetensors file to write")->required();
   add_config_options(*app, options->run.config,

@@ -18,12 +18,22 @@ std::string op_label(const TensorConsumer& consumer) {
 
 std::optional<WeightUse> weight_use(const TensorConsumer& consumer, const Shape& shape, std::string& why) {
   const bool standard = consumer.domain.empty() || consumer.domain == "ai.onnx";
-  if (!standard || consumer.input_index != 1 ||
-      (consumer.op_type != "Conv" && consumer.op_type != "MatMul" && consumer.op_type != "Gemm")) {
-    why = "it is read by " + op_label(consumer) + ", not as the weight of a Conv, MatMul or Gemm";
+  const bool known = consumer.op_type == "Conv" || consumer.op_type == "ConvTranspose" ||
+                     consumer.op_type == "MatMul" || consumer.op_type == "Gemm";
+  if (!standard || consumer.input_index != 1 || !known) {
+    why = "it is read by " + op_label(consumer) + ", not as the weight of a Conv, ConvTranspose, MatMul or Gemm";
     return std::nullopt;
   }
   WeightUse use;
+  if (consumer.op_type == "ConvTranspose") {
+    use.kind = WeightUse::Kind::conv_transpose;
+    use.group = attribute_or(consumer, "group", 1);
+    if (shape.size() < 3) {
+      why = "its ConvTranspose weight has shape " + shape_to_string(shape);
+      return std::nullopt;
+    }
+    return use;
+  }
   if (consumer.op_type == "Conv") {
     use.kind = WeightUse::Kind::conv;
     use.group = attribute_or(consumer, "group", 1);
@@ -46,6 +56,7 @@ std::optional<WeightUse> weight_use(const TensorConsumer& consumer, const Shape&
 int64_t activation_channel_axis(const WeightUse& use) {
   switch (use.kind) {
     case WeightUse::Kind::conv:
+    case WeightUse::Kind::conv_transpose:
       return 1;
     case WeightUse::Kind::matmul:
       return -1;
@@ -75,6 +86,16 @@ void add_activation_importance(const WeightUse& use, const Shape& shape, std::sp
         double* element = importance.data() + (o * per_group_inputs + i) * kernel;
         for (int64_t k = 0; k < kernel; ++k) element[k] += value;
       }
+    }
+    return;
+  }
+  if (use.kind == WeightUse::Kind::conv_transpose) {
+    // Weight [C, M/g, k...]: element (c, ...) multiplies input channel c, whatever the group.
+    check(channels == shape[0], "activation importance: a ConvTranspose weight of shape ", shape_to_string(shape),
+          " reads ", shape[0], " input channels, the activation has ", channels);
+    const int64_t per_channel = shape_numel(shape) / shape[0];
+    for (int64_t c = 0; c < shape[0]; ++c) {
+      for (int64_t e = 0; e < per_channel; ++e) importance[static_cast<std::size_t>(c * per_channel + e)] += mean_square[c];
     }
     return;
   }

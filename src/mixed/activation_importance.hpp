@@ -16,7 +16,7 @@ namespace palettize {
 
 // How a weight enters the node that reads it.
 struct WeightUse {
-  enum class Kind { conv, matmul, gemm };
+  enum class Kind { conv, conv_transpose, matmul, gemm };
   Kind kind = Kind::conv;
   int64_t group = 1;     // Conv
   bool trans_a = false;  // Gemm: A is [K, M]
@@ -24,7 +24,7 @@ struct WeightUse {
 };
 
 // The weight use of `consumer` for a weight of `shape`, or nullopt with the reason in `why` when the
-// tensor does not enter it as a Conv, MatMul or Gemm weight of a known layout.
+// tensor does not enter it as a Conv, ConvTranspose, MatMul or Gemm weight of a known layout.
 std::optional<WeightUse> weight_use(const TensorConsumer& consumer, const Shape& shape, std::string& why);
 
 // The axis of the node's input 0 (the activation) that carries the channels the weight multiplies; negative
