@@ -1,7 +1,8 @@
 // `palettize calibrate MODEL.onnx SENSITIVITIES.safetensors`: per-element importances from activations, for
-// `compress --sensitivities`. The model runs in onnxruntime on the given inputs with the input of every
-// Conv, ConvTranspose, MatMul and Gemm that reads a planned tensor as its weight made an output; each weight element gets
-// the mean square of the input channel it multiplies (mixed/activation_importance.hpp), plus a floor.
+// `compress --sensitivities`. The model runs in onnxruntime on the given inputs with the input of every Conv,
+// ConvTranspose, MatMul and Gemm that reads a planned tensor as its weight made an output; each weight
+// element gets the mean square of the input channel it multiplies (mixed/activation_importance.hpp), plus a
+// floor.
 #include <cmath>
 #include <iostream>
 #include <map>

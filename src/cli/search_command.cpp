@@ -99,9 +99,10 @@ class RecipeRunner {
     if (const auto found = cache_.find({t, c}); found != cache_.end()) return found->second;
     PalettizeOptions palettize_options;
     palettize_options.threads = measure_threads(options_.run);
-    const std::vector<float> weights =
+    const std::vector<float> importance =
         grid_.choices[c].sensitivities ? sensitivities_->load(planned_[t].name) : std::vector<float>();
-    PalettizedTensor result = palettize(model_.find(planned_[t].key)->view, *grid_.specs[t][c], palettize_options, weights);
+    PalettizedTensor result =
+        palettize(model_.find(planned_[t].key)->view, *grid_.specs[t][c], palettize_options, importance);
     return cache_.emplace(std::pair{t, c}, std::move(result)).first->second;
   }
 
@@ -133,7 +134,8 @@ std::vector<int> start_recipe(const CandidateGrid& grid) {
 
 // The candidate of each planned tensor that a recipe (a model config, as search writes one) gives it. Every
 // planned tensor must get a spec equal to one of its candidates: a start outside the grid would be a recipe
-// the search can neither measure nor move from.
+// the search can neither measure nor move from. A config has no +sens, so a spec listed plain and +sens
+// starts at the first listed; the swap phase moves it to the other where that measures better.
 std::vector<int> recipe_choice(const std::filesystem::path& path, const OnnxModel& model,
                                const std::vector<PlannedTensor>& planned, const CandidateGrid& grid, bool strict) {
   const std::vector<PlannedTensor> given = planned_tensors(model, load_model_config(path), strict);
@@ -287,7 +289,9 @@ int run_search(const SearchCommandOptions& options) {
   std::optional<tools::Sensitivities> sensitivities;
   if (options.sensitivities) {
     sensitivities.emplace(*options.sensitivities);
-    for (const PlannedTensor& tensor : planned) sensitivities->check_covers(tensor.name, model.find(tensor.key)->view.shape);
+    for (const PlannedTensor& tensor : planned) {
+      sensitivities->check_covers(tensor.name, model.find(tensor.key)->view.shape);
+    }
   }
   RecipeRunner runner(options, model, bytes, planned, grid, sensitivities);
   int runs = 0;
