@@ -158,6 +158,8 @@ async function main() {
     for (const name of names) kept[name] = { data: outputs[name].data };
     sets.push({ feeds, outputs: kept });
   }
+  // Every request opens its own session; holding the reference's too would double the runtime's memory.
+  if (reference.release) await reference.release();
   const described = {};
   for (const [name, d] of Object.entries(descriptions)) described[name] = { type: d.type, shape: d.shape };
   process.stdout.write(JSON.stringify({ ready: true, outputs: names, inputs: described }) + '\n');
