@@ -161,6 +161,29 @@ TEST_F(Calibrate, StrictRefusesATensorItCannotCalibrateAndWritesNothing) {
   EXPECT_FALSE(std::filesystem::exists(out_));
 }
 
+// One activation read by a Conv (channels on axis 1) and a MatMul (the last axis) has no single channel axis.
+TEST_F(Calibrate, AnActivationReadOnTwoChannelAxesIsAnError) {
+  onnx::ModelProto model;
+  model.set_ir_version(8);
+  onnx::OperatorSetIdProto* op = model.add_opset_import();
+  op->set_domain("");
+  op->set_version(13);
+  onnx::GraphProto* g = model.mutable_graph();
+  g->set_name("two_axes");
+  *g->add_initializer() = onnx_test::tensor_proto("conv_w", f32({4, 4, 1, 1}, counting(16)).view());
+  *g->add_initializer() = onnx_test::tensor_proto("mm_w", f32({3, 2}, counting(6)).view());
+  *g->add_node() = node("Conv", {"x", "conv_w"}, "y_conv");
+  *g->add_node() = node("MatMul", {"x", "mm_w"}, "y_mm");
+  onnx_test::add_value_info(g->mutable_input(), "x", 1, {2, 4, 3, 3});
+  onnx_test::add_value_info(g->mutable_output(), "y_conv", 1, {2, 4, 3, 3});
+  onnx_test::add_value_info(g->mutable_output(), "y_mm", 1, {2, 4, 3, 2});
+  std::ofstream(model_, std::ios::binary) << model.SerializeAsString();
+  const RunResult r = calibrate();
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("'x' is read by weights whose channels lie on different axes (1 and -1)"), std::string::npos)
+      << r.err;
+}
+
 TEST_F(Calibrate, ClearErrors) {
   RunResult r = run_palettize({"calibrate", (dir_ / "m.safetensors").string(), out_.string()});
   EXPECT_EQ(r.exit_code, 2);
@@ -201,7 +224,7 @@ TEST(ActivationImportance, WeightUsesAndTheirErrors) {
   EXPECT_FALSE(weight_use(conv, {5, 3, 3, 3}, why).has_value());  // 5 outputs in 2 groups
   EXPECT_NE(why.find("Conv weight has shape [5, 3, 3, 3] with group 2"), std::string::npos) << why;
   TensorConsumer gemm{"Gemm", "", 1, {"a", "w"}, {{"transA", 1}}};
-  EXPECT_EQ(activation_channel_axis(*weight_use(gemm, {3, 2}, why)), 0);
+  EXPECT_EQ(activation_channel_axis(*weight_use(gemm, {3, 2}, why)), -2);  // A is [K, M]
   TensorConsumer matmul_first{"MatMul", "", 0, {"w", "x"}, {}};
   EXPECT_FALSE(weight_use(matmul_first, {3, 2}, why).has_value());
   EXPECT_NE(why.find("read by MatMul (input 0)"), std::string::npos) << why;

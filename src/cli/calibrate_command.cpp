@@ -93,8 +93,12 @@ int run_calibrate(const CalibrateOptions& options) {
     WeightReads& r = reads.emplace_back(weight_reads(model, tensor));
     check(r.why.empty() || !options.run.strict, "'", tensor.name, "': ", r.why, " (--strict)");
     for (const auto& [use, activation] : r.uses) {
+      const int64_t axis = activation_channel_axis(use);
+      check(!channels.contains(activation) || channels[activation].get<int64_t>() == axis, "'", activation,
+            "' is read by weights whose channels lie on different axes (", channels.value(activation, 0), " and ",
+            axis, "); calibrate cannot give it one channel axis");
       model.add_main_output(activation, r.dtype);
-      channels[activation] = activation_channel_axis(use);
+      channels[activation] = axis;
     }
   }
   nlohmann::json stats = nlohmann::json::object();

@@ -60,8 +60,8 @@ int64_t activation_channel_axis(const WeightUse& use) {
       return 1;
     case WeightUse::Kind::matmul:
       return -1;
-    case WeightUse::Kind::gemm:
-      return use.trans_a ? 0 : 1;
+    case WeightUse::Kind::gemm:  // A is 2-D: counted from the end, like MatMul, so one value read by both agrees
+      return use.trans_a ? -2 : -1;
   }
   return 1;
 }

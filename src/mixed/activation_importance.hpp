@@ -28,7 +28,7 @@ struct WeightUse {
 std::optional<WeightUse> weight_use(const TensorConsumer& consumer, const Shape& shape, std::string& why);
 
 // The axis of the node's input 0 (the activation) that carries the channels the weight multiplies; negative
-// counts from the end.
+// counts from the end (MatMul -1, Gemm -1 or -2 with transA, Conv and ConvTranspose 1).
 int64_t activation_channel_axis(const WeightUse& use);
 
 // Adds to each element of `importance` (laid out like a weight of `shape`) the mean square of the input
