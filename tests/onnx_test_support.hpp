@@ -101,6 +101,17 @@ inline onnx::NodeProto output_node(const std::string& input, const std::string& 
   return n;
 }
 
+// Sets `model` up as IR 8, ai.onnx opset 13, and returns its graph, named `name`.
+inline onnx::GraphProto* opset13_graph(onnx::ModelProto& model, const std::string& name) {
+  model.set_ir_version(8);
+  onnx::OperatorSetIdProto* op = model.add_opset_import();
+  op->set_domain("");
+  op->set_version(13);
+  onnx::GraphProto* g = model.mutable_graph();
+  g->set_name(name);
+  return g;
+}
+
 // A model without inputs whose output "y" is the weight "w" (Identity, or Cast to FLOAT with
 // cast_to_float: onnxruntime-node has no bfloat16 tensors). With constant_in_if the weight is a Constant
 // inside both branches of an If on a constant condition, under the same name, as sibling subgraphs may.

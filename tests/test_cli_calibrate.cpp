@@ -9,6 +9,7 @@
 #include "mixed/activation_importance.hpp"
 #include "onnx_test_support.hpp"
 #include "palettize/safetensors.hpp"
+#include "run_command.hpp"
 
 namespace palettize {
 namespace {
@@ -42,16 +43,12 @@ onnx::NodeProto node(const std::string& op, std::vector<std::string> inputs, con
   return n;
 }
 
-// x [2, 4, 3, 3] * s (1, 2, 3, 4 per channel) -> Conv group 2 (conv_w [6, 2, 1, 1]) and depthwise Conv
-// (dw_w [4, 1, 3, 3]) and ConvTranspose (tc_w [4, 3, 2, 2]); z [3, 5] * t (1..5) -> MatMul (mm_w [5, 2]) and Gemm with transB (gemm_w [2, 5]).
+// x [2, 4, 3, 3] * s (1, 2, 3, 4 per channel) -> Conv group 2 (conv_w [6, 2, 1, 1]), depthwise Conv
+// (dw_w [4, 1, 3, 3]) and ConvTranspose (tc_w [4, 3, 2, 2]); z [3, 5] * t (1..5) -> MatMul (mm_w [5, 2])
+// and Gemm with transB (gemm_w [2, 5]).
 void write_model(const std::filesystem::path& path) {
   onnx::ModelProto model;
-  model.set_ir_version(8);
-  onnx::OperatorSetIdProto* op = model.add_opset_import();
-  op->set_domain("");
-  op->set_version(13);
-  onnx::GraphProto* g = model.mutable_graph();
-  g->set_name("calibration");
+  onnx::GraphProto* g = onnx_test::opset13_graph(model, "calibration");
   const std::vector<std::pair<std::string, Tensor>> initializers{
       {"s", f32({1, 4, 1, 1}, {1, 2, 3, 4})},
       {"t", f32({5}, {1, 2, 3, 4, 5})},
@@ -164,12 +161,7 @@ TEST_F(Calibrate, StrictRefusesATensorItCannotCalibrateAndWritesNothing) {
 // One activation read by a Conv (channels on axis 1) and a MatMul (the last axis) has no single channel axis.
 TEST_F(Calibrate, AnActivationReadOnTwoChannelAxesIsAnError) {
   onnx::ModelProto model;
-  model.set_ir_version(8);
-  onnx::OperatorSetIdProto* op = model.add_opset_import();
-  op->set_domain("");
-  op->set_version(13);
-  onnx::GraphProto* g = model.mutable_graph();
-  g->set_name("two_axes");
+  onnx::GraphProto* g = onnx_test::opset13_graph(model, "two_axes");
   *g->add_initializer() = onnx_test::tensor_proto("conv_w", f32({4, 4, 1, 1}, counting(16)).view());
   *g->add_initializer() = onnx_test::tensor_proto("mm_w", f32({3, 2}, counting(6)).view());
   *g->add_node() = node("Conv", {"x", "conv_w"}, "y_conv");
@@ -182,6 +174,28 @@ TEST_F(Calibrate, AnActivationReadOnTwoChannelAxesIsAnError) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("'x' is read by weights whose channels lie on different axes (1 and -1)"), std::string::npos)
       << r.err;
+}
+
+// calibrate starts the worker with --no-reference: the reference run, whose outputs it never reads, is
+// skipped. Here that run would fail (z is one column too wide for t), so the worker is ready only without it,
+// and then refuses to score a model.
+TEST_F(Calibrate, TheWorkerSkipsTheReferenceRunWithNoReference) {
+  if (!ort_installed()) GTEST_SKIP() << "onnxruntime-node is not installed (scripts/bootstrap)";
+  std::ofstream(inputs_) << R"({"x": {"type": "float32", "shape": [2, 4, 3, 3], "fill": {"kind": "constant", "value": 1}},
+                               "z": {"type": "float32", "shape": [3, 6], "fill": {"kind": "constant", "value": 1}}})";
+  const std::string worker = "node " + test::shell_quote((std::filesystem::path(PALETTIZE_SOURCE_DIR) /
+                                                          "tools/ort/sensitivity_worker.js").string()) +
+                             " " + test::shell_quote(model_.string()) + " " + test::shell_quote(inputs_.string());
+  const std::string request = test::shell_quote(R"({"model": ")" + model_.string() + R"("})");
+  const test::CommandResult with_reference = test::run_command("echo " + request + " | " + worker + " 2>/dev/null");
+  EXPECT_EQ(with_reference.exit_code, 1);
+  EXPECT_EQ(with_reference.output.find("\"ready\""), std::string::npos) << with_reference.output;
+  const test::CommandResult without =
+      test::run_command("echo " + request + " | " + worker + " --no-reference 2>/dev/null");
+  EXPECT_EQ(without.exit_code, 0) << without.output;
+  EXPECT_NE(without.output.find("{\"ready\":true"), std::string::npos) << without.output;
+  EXPECT_NE(without.output.find("no reference outputs to score against (--no-reference)"), std::string::npos)
+      << without.output;
 }
 
 TEST_F(Calibrate, ClearErrors) {

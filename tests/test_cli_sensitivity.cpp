@@ -42,12 +42,7 @@ using BinaryNode = std::tuple<const char*, const char*, const char*, const char*
 void write_binary_model(const std::filesystem::path& path, const std::vector<std::pair<std::string, Tensor>>& weights,
                         const std::vector<BinaryNode>& nodes) {
   onnx::ModelProto model;
-  model.set_ir_version(8);
-  onnx::OperatorSetIdProto* op = model.add_opset_import();
-  op->set_domain("");
-  op->set_version(13);
-  onnx::GraphProto* g = model.mutable_graph();
-  g->set_name("model");
+  onnx::GraphProto* g = onnx_test::opset13_graph(model, "model");
   for (const auto& [name, tensor] : weights) *g->add_initializer() = onnx_test::tensor_proto(name, tensor.view());
   for (const auto& [op_type, in, w, out] : nodes) {
     onnx::NodeProto* n = g->add_node();

@@ -106,7 +106,9 @@ int run_calibrate(const CalibrateOptions& options) {
     ScratchDir scratch;
     const std::filesystem::path calibration = scratch.path / "calibration.onnx";
     model.save(calibration, /*force=*/true);
-    OrtWorker worker(worker_options(options.run, input_descriptions(options.run), scratch.path / "inputs.json"));
+    WorkerOptions settings = worker_options(options.run, input_descriptions(options.run), scratch.path / "inputs.json");
+    settings.reference_outputs = false;  // the calibration run is the only one needed
+    OrtWorker worker(settings);
     if (!options.run.quiet) std::cerr << "calibrate: " << channels.size() << " activations in onnxruntime\n";
     stats = worker.activation_stats(calibration, channels);
   }

@@ -99,6 +99,7 @@ OrtWorker::OrtWorker(const WorkerOptions& options) {
                                 std::to_string(options.threads),
                                 "--transform",
                                 options.transform};
+  if (!options.reference_outputs) args.push_back("--no-reference");
   if (!options.outputs.empty()) {
     std::string joined;
     for (const std::string& name : options.outputs) joined += (joined.empty() ? "" : ",") + name;

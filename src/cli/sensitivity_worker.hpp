@@ -22,6 +22,7 @@ struct WorkerOptions {
   int threads = 1;                   // onnxruntime intra-op threads
   std::vector<std::string> outputs;  // empty: every model output
   std::string transform = "none";    // "log": score log(max(output, 1e-30))
+  bool reference_outputs = true;     // false: the reference is not run (activation_stats() only)
 };
 
 // The node executable: $PALETTIZE_NODE, else `node` found on PATH. Error when there is none.

@@ -4,7 +4,9 @@
 // model file on the same inputs. One process, one set of reference outputs, many evaluations.
 //
 // usage: node tools/ort/sensitivity_worker.js REFERENCE.onnx INPUTS.json [--sets N] [--seed S] [--threads T]
-//                                            [--outputs NAME,NAME] [--transform none|log]
+//                                            [--outputs NAME,NAME] [--transform none|log] [--no-reference]
+// --no-reference: only the inputs are made, the reference is not run (activation requests need no outputs;
+// model requests are then errors).
 // INPUTS.json: the input descriptions of tests/ort/inputs.js; an input without "type" takes the model's.
 // Protocol (one JSON object per line):
 //   first line out:  {"ready": true, "outputs": [NAME...], "inputs": {NAME: {"type", "shape"}}}
@@ -25,17 +27,18 @@ const { loadOrt } = require('../../tests/ort/common');
 const { makeInputs } = require('../../tests/ort/inputs');
 
 function parseArgs(argv) {
-  const args = { positional: [], sets: 1, seed: 1, threads: 1, outputs: null, transform: 'none' };
+  const args = { positional: [], sets: 1, seed: 1, threads: 1, outputs: null, transform: 'none', reference: true };
   for (let i = 0; i < argv.length; ++i) {
     if (argv[i] === '--sets') args.sets = Number(argv[++i]);
     else if (argv[i] === '--seed') args.seed = Number(argv[++i]);
     else if (argv[i] === '--threads') args.threads = Number(argv[++i]);
     else if (argv[i] === '--outputs') args.outputs = argv[++i].split(',');
     else if (argv[i] === '--transform') args.transform = argv[++i];
+    else if (argv[i] === '--no-reference') args.reference = false;
     else args.positional.push(argv[i]);
   }
   if (args.positional.length !== 2) {
-    throw new Error('usage: sensitivity_worker.js REFERENCE.onnx INPUTS.json [--sets N] [--seed S] [--threads T] [--outputs A,B] [--transform none|log]');
+    throw new Error('usage: sensitivity_worker.js REFERENCE.onnx INPUTS.json [--sets N] [--seed S] [--threads T] [--outputs A,B] [--transform none|log] [--no-reference]');
   }
   if (!['none', 'log'].includes(args.transform)) throw new Error(`--transform ${args.transform}: expected none or log`);
   return args;
@@ -99,6 +102,7 @@ function summarize(total) {
 
 // The fidelity of `model` against the reference outputs kept in `sets`.
 async function evaluate(ort, options, model, sets, names, transform) {
+  if (sets.some(set => !set.outputs)) throw new Error('no reference outputs to score against (--no-reference)');
   const session = await ort.InferenceSession.create(model, options);
   const total = {};
   for (const set of sets) addStats(total, outputStats(set.outputs, await session.run(set.feeds), names, transform));
@@ -153,6 +157,10 @@ async function main() {
   const sets = [];
   for (let set = 0; set < args.sets; ++set) {
     const feeds = makeInputs(ort, descriptions, args.seed + set);
+    if (!args.reference) {
+      sets.push({ feeds, outputs: null });
+      continue;
+    }
     const outputs = await reference.run(feeds);
     const kept = {};
     for (const name of names) kept[name] = { data: outputs[name].data };
