@@ -386,6 +386,19 @@ TEST_F(Sensitivity, SearchStartsFromAGivenRecipe) {
   EXPECT_NE(r.err.find("the start recipe leaves tensor 'b' dense, which the search palettizes"), std::string::npos)
       << r.err;
   EXPECT_EQ(read_json(recipe), found);  // nothing written on error
+
+  // A config that skips b (8 rows, groups of 16), as search config and as start: warned about once.
+  const std::filesystem::path config = dir_ / "config.json";
+  write_json(config, nlohmann::json::parse(R"({
+      "global": {"n_bits": 2, "granularity": {"type": "per_grouped_channel", "group_size": 16}},
+      "rules": [{"pattern": "a", "spec": {"n_bits": 2, "granularity": {"type": "per_tensor"}}}]})"));
+  r = run_palettize({"search", model_.string(), recipe.string(), "--target-bits", "4.2", "--config",
+                     config.string(), "--candidates", "2,4", "--start", config.string(), "--input", "x=8,256",
+                     "--threads", "1", "--force"});
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  const std::size_t first = r.err.find("skipping 'b'");
+  EXPECT_NE(first, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("skipping 'b'", first + 1), std::string::npos) << r.err;
 }
 
 TEST_F(Sensitivity, ClearErrors) {

@@ -80,14 +80,15 @@ WorkerOptions worker_options(const MeasureOptions& options, const nlohmann::json
                        measure_threads(options), options.outputs, options.transform};
 }
 
-std::vector<PlannedTensor> planned_tensors(const OnnxModel& model, const ModelConfig& config, bool strict) {
+std::vector<PlannedTensor> planned_tensors(const OnnxModel& model, const ModelConfig& config, bool strict,
+                                           bool warn_misfits) {
   std::vector<PlannedTensor> planned;
   std::set<std::string> seen;
   for (const OnnxTensor& tensor : model.palettizable_tensors()) {
     check(seen.insert(tensor.name).second, "tensor name '", tensor.name,
           "' is used in several graphs; sensitivity tables and search recipes name tensors, so names must be unique");
     const tools::TensorPlan plan = tools::plan_tensor(config, tensor.name, tensor.view.dtype, tensor.view.shape, strict);
-    if (plan.misfit) warn(tools::misfit_warning(plan));
+    if (plan.misfit && warn_misfits) warn(tools::misfit_warning(plan));
     if (!plan.entry) continue;
     const SpecDecision decision = resolve_tensor_spec(config, tensor.name, tensor.view.dtype, tensor.view.shape);
     planned.push_back({tensor.name, tensor.key, decision.spec->with_resolved_axis()});

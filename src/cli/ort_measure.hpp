@@ -52,8 +52,9 @@ struct PlannedTensor {
 };
 
 // The tensors `config` palettizes, in model order; names must be unique across graphs. Misfits are warned
-// about (or an Error with `strict`); Error when there is none.
-std::vector<PlannedTensor> planned_tensors(const OnnxModel& model, const ModelConfig& config, bool strict);
+// about unless `warn_misfits` is false (an Error with `strict`); Error when there is none.
+std::vector<PlannedTensor> planned_tensors(const OnnxModel& model, const ModelConfig& config, bool strict,
+                                           bool warn_misfits = true);
 
 std::string read_bytes(const std::filesystem::path& path);
 

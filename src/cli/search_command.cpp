@@ -138,7 +138,10 @@ std::vector<int> start_recipe(const CandidateGrid& grid) {
 // starts at the first listed; the swap phase moves it to the other where that measures better.
 std::vector<int> recipe_choice(const std::filesystem::path& path, const OnnxModel& model,
                                const std::vector<PlannedTensor>& planned, const CandidateGrid& grid, bool strict) {
-  const std::vector<PlannedTensor> given = planned_tensors(model, load_model_config(path), strict);
+  // No misfit warnings: the search's own config has just given them, and a searched tensor the start leaves
+  // dense is an error below.
+  const std::vector<PlannedTensor> given =
+      planned_tensors(model, load_model_config(path), strict, /*warn_misfits=*/false);
   std::map<std::string, const PalettizationSpec*> spec_of;
   for (const PlannedTensor& tensor : given) spec_of.emplace(tensor.name, &tensor.spec);
   std::vector<int> choice;
