@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <tbb/task_arena.h>
 #include <rapidcheck/gtest.h>
 
 #include <cstdint>
@@ -98,6 +99,41 @@ TEST(Packing, LongStreamsForEveryWidth) {
     const Bytes packed = pack_indices(indices, n_bits);
     ASSERT_EQ(packed, reference_pack(indices, n_bits)) << "n_bits " << n_bits;
     ASSERT_EQ(unpack_indices(packed, n_bits, indices.size()), indices) << "n_bits " << n_bits;
+  }
+}
+
+// Long streams are packed in chunks on several threads: across chunk boundaries, with a tail that is not a
+// whole byte, the stream is still the bit-by-bit one, whatever the thread count.
+TEST(Packing, StreamsOfSeveralParallelChunksMatchTheReference) {
+  std::mt19937 rng(4242);
+  for (int n_bits = 1; n_bits <= 8; ++n_bits) {
+    const Bytes indices = random_indices(3 * (std::size_t{1} << 18) + 13, n_bits, rng);
+    const Bytes expected = reference_pack(indices, n_bits);
+    for (const int threads : {1, 2, 3}) {
+      tbb::task_arena arena(threads);
+      Bytes packed(expected.size(), 0xAB);
+      arena.execute([&] { pack_indices_into(indices, n_bits, packed); });
+      ASSERT_EQ(packed, expected) << "n_bits " << n_bits << ", threads " << threads;
+    }
+  }
+}
+
+TEST(Packing, IndexTooWideInALaterChunkIsNamedAtItsPosition) {
+  Bytes indices(3 * (std::size_t{1} << 18), 1);
+  indices[(std::size_t{1} << 19) + 7] = 4;
+  indices.back() = 9;
+  const std::string message = error_message([&] { pack_indices(indices, 2); });
+  EXPECT_NE(message.find("index 4 at position 524295"), std::string::npos) << message;
+}
+
+TEST(Packing, PackIntoABufferOfTheWrongSizeIsAnError) {
+  Bytes exact(2);
+  pack_indices_into(Bytes{1, 2, 3}, 4, exact);
+  EXPECT_EQ(exact, (Bytes{0x21, 0x03}));
+  for (const std::size_t size : {1, 3}) {
+    Bytes out(size);
+    const std::string message = error_message([&] { pack_indices_into(Bytes{1, 2, 3}, 4, out); });
+    EXPECT_NE(message.find("need 2 bytes, the buffer has " + std::to_string(size)), std::string::npos) << message;
   }
 }
 

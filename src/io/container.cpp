@@ -164,13 +164,14 @@ std::vector<NamedTensor> encode_palettized(const ContainerEntry& entry, const Pa
   } else {
     add(exact_dtype_bytes(p.lut, entry.dtype, label + " LUT"));
   }
-  std::vector<uint8_t> packed;
+  std::vector<std::byte> packed(packed_size_bytes(p.indices.size(), entry.spec.n_bits));
   try {
-    packed = pack_indices(p.indices, entry.spec.n_bits);
+    pack_indices_into(p.indices, entry.spec.n_bits,
+                      std::span<uint8_t>(reinterpret_cast<uint8_t*>(packed.data()), packed.size()));
   } catch (const Error& error) {
     fail(label, ": ", error.what());
   }
-  add(raw_bytes(packed));
+  add(std::move(packed));
   if (entry.spec.lut_qspec) {
     check_count(p.lut_scale.size(), num_luts, label, "the LUT scales");
     add(raw_bytes(p.lut_scale));

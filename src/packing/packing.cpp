@@ -1,6 +1,11 @@
 #include "palettize/packing.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <mutex>
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
 
 #include "palettize/error.hpp"
 
@@ -12,16 +17,20 @@ void check_n_bits(int n_bits) {
   check(n_bits >= 1 && n_bits <= 8, "index width n_bits must be in 1..8, got ", n_bits);
 }
 
-void check_indices_fit(std::span<const uint8_t> indices, int n_bits) {
+unsigned excess_bits_of(std::span<const uint8_t> indices, int n_bits) {
   // One branch-free pass for the common case; the slow search only runs to name the culprit.
   unsigned excess_bits = 0;
   for (const uint8_t index : indices) excess_bits |= static_cast<unsigned>(index) >> n_bits;
-  if (excess_bits == 0) return;
+  return excess_bits;
+}
+
+[[noreturn]] void name_index_that_does_not_fit(std::span<const uint8_t> indices, int n_bits) {
   const unsigned largest = (1u << n_bits) - 1;
   for (std::size_t i = 0; i < indices.size(); ++i) {
     check(indices[i] <= largest, "index ", static_cast<unsigned>(indices[i]), " at position ", i,
           " does not fit in ", n_bits, " bits (largest allowed is ", largest, ")");
   }
+  fail("an index does not fit in ", n_bits, " bits");
 }
 
 // Widths that divide 8 keep whole indices inside one byte, so each byte is built independently.
@@ -106,6 +115,19 @@ void unpack_straddling(std::span<const uint8_t> packed, int n_bits, std::span<ui
   }
 }
 
+// Indices per chunk of the parallel pack: a multiple of 8, large enough to amortise a task.
+constexpr std::size_t kPackChunk = std::size_t{1} << 18;
+
+void pack_chunk(std::span<const uint8_t> indices, int n_bits, uint8_t* out) {
+  switch (n_bits) {
+    case 1: pack_byte_aligned<1>(indices, out); break;
+    case 2: pack_byte_aligned<2>(indices, out); break;
+    case 4: pack_byte_aligned<4>(indices, out); break;
+    case 8: pack_byte_aligned<8>(indices, out); break;
+    default: pack_straddling(indices, n_bits, out); break;
+  }
+}
+
 }  // namespace
 
 std::size_t packed_size_bytes(std::size_t count, int n_bits) {
@@ -115,17 +137,32 @@ std::size_t packed_size_bytes(std::size_t count, int n_bits) {
   return count / 8 * width + (count % 8 * width + 7) / 8;
 }
 
-std::vector<uint8_t> pack_indices(std::span<const uint8_t> indices, int n_bits) {
+void pack_indices_into(std::span<const uint8_t> indices, int n_bits, std::span<uint8_t> out) {
   check_n_bits(n_bits);
-  check_indices_fit(indices, n_bits);
+  check(out.size() == packed_size_bytes(indices.size(), n_bits), "packed indices need ",
+        packed_size_bytes(indices.size(), n_bits), " bytes, the buffer has ", out.size());
+  // Eight indices fill exactly n_bits bytes, so chunks of a multiple of 8 indices pack independently (into
+  // disjoint whole bytes) and the threads' split cannot change a bit of the stream.
+  const std::size_t chunks = (indices.size() + kPackChunk - 1) / kPackChunk;
+  const auto width = static_cast<std::size_t>(n_bits);
+  unsigned excess_bits = 0;
+  std::mutex excess_mutex;
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, chunks), [&](const tbb::blocked_range<std::size_t>& range) {
+    unsigned excess = 0;
+    for (std::size_t c = range.begin(); c != range.end(); ++c) {
+      const std::span<const uint8_t> chunk = indices.subspan(c * kPackChunk, std::min(kPackChunk, indices.size() - c * kPackChunk));
+      excess |= excess_bits_of(chunk, n_bits);
+      pack_chunk(chunk, n_bits, out.data() + c * (kPackChunk / 8) * width);
+    }
+    const std::lock_guard lock(excess_mutex);
+    excess_bits |= excess;
+  });
+  if (excess_bits != 0) name_index_that_does_not_fit(indices, n_bits);
+}
+
+std::vector<uint8_t> pack_indices(std::span<const uint8_t> indices, int n_bits) {
   std::vector<uint8_t> packed(packed_size_bytes(indices.size(), n_bits));
-  switch (n_bits) {
-    case 1: pack_byte_aligned<1>(indices, packed.data()); break;
-    case 2: pack_byte_aligned<2>(indices, packed.data()); break;
-    case 4: pack_byte_aligned<4>(indices, packed.data()); break;
-    case 8: pack_byte_aligned<8>(indices, packed.data()); break;
-    default: pack_straddling(indices, n_bits, packed.data()); break;
-  }
+  pack_indices_into(indices, n_bits, packed);
   return packed;
 }
 
