@@ -102,7 +102,7 @@ TEST(Packing, LongStreamsForEveryWidth) {
   }
 }
 
-// Long streams are packed in chunks on several threads: across chunk boundaries, with a tail that is not a
+// Long streams are packed and unpacked in chunks on several threads: across chunk boundaries, with a tail that is not a
 // whole byte, the stream is still the bit-by-bit one, whatever the thread count.
 TEST(Packing, StreamsOfSeveralParallelChunksMatchTheReference) {
   std::mt19937 rng(4242);
@@ -114,6 +114,9 @@ TEST(Packing, StreamsOfSeveralParallelChunksMatchTheReference) {
       Bytes packed(expected.size(), 0xAB);
       arena.execute([&] { pack_indices_into(indices, n_bits, packed); });
       ASSERT_EQ(packed, expected) << "n_bits " << n_bits << ", threads " << threads;
+      Bytes unpacked(indices.size(), 0xAB);
+      arena.execute([&] { unpack_indices_into(expected, n_bits, unpacked); });
+      ASSERT_EQ(unpacked, indices) << "n_bits " << n_bits << ", threads " << threads;
     }
   }
 }

@@ -2,6 +2,9 @@
 // The engine: one dense weight tensor + a PalettizationSpec -> LUTs, indices and scales, and back.
 // Data path: spec -> blocks -> clusters -> LUT quantization -> (packing, container: see packing.hpp, io).
 #include <cstdint>
+#include <memory>
+#include <type_traits>
+#include <utility>
 #include <span>
 #include <vector>
 
@@ -19,6 +22,30 @@ struct PalettizeOptions {
   int vector_max_iterations = 300;
 };
 
+// An allocator whose resize() leaves new elements default-initialised (uninitialised for bytes): the engine
+// writes every index, and zero-filling a 16 MB index buffer on one thread first (page faults included) took
+// longer than the parallel labelling that overwrites it.
+template <class T>
+struct DefaultInitAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  DefaultInitAllocator() = default;
+  template <class U>
+  DefaultInitAllocator(const DefaultInitAllocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    std::allocator_traits<std::allocator<T>>::construct(static_cast<std::allocator<T>&>(*this), p,
+                                                         std::forward<Args>(args)...);
+  }
+};
+using IndexVector = std::vector<uint8_t, DefaultInitAllocator<uint8_t>>;
+
 // A palettized tensor in Core ML constexpr_lut_to_dense layout.
 struct PalettizedTensor {
   DType dtype = DType::F32;      // original dtype (F32, F16 or BF16)
@@ -27,7 +54,7 @@ struct PalettizedTensor {
   Shape lut_shape;               // [NB_0, ..., NB_{R-1}, 2^n_bits, cluster_dim]
   std::vector<float> lut;        // dequantized entries, each exactly representable in `dtype`
   Shape index_shape;             // `shape` with dim 0 divided by cluster_dim
-  std::vector<uint8_t> indices;  // unpacked, row-major over index_shape
+  IndexVector indices;           // unpacked, row-major over index_shape
   // Only with lut_qspec: raw codes laid out like `lut`, and one scale (and zero point for int8/uint8) per LUT.
   std::vector<uint8_t> quantized_lut;
   std::vector<float> lut_scale;

@@ -16,5 +16,7 @@ std::vector<uint8_t> pack_indices(std::span<const uint8_t> indices, int n_bits);
 void pack_indices_into(std::span<const uint8_t> indices, int n_bits, std::span<uint8_t> out);
 // Throws Error when `packed` holds fewer than count*n_bits bits.
 std::vector<uint8_t> unpack_indices(std::span<const uint8_t> packed, int n_bits, std::size_t count);
+// The same into `indices` (indices.size() of them).
+void unpack_indices_into(std::span<const uint8_t> packed, int n_bits, std::span<uint8_t> indices);
 
 }  // namespace palettize

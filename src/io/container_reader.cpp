@@ -162,7 +162,8 @@ PalettizedTensor load_palettized(const ContainerEntry& entry, const TensorLookup
   const TensorView indices = part_view(parts[next++], lookup, label);
   const auto index_count = static_cast<std::size_t>(shape_numel(entry.index_shape));
   try {
-    p.indices = unpack_indices(raw_u8(indices), entry.spec.n_bits, index_count);
+    p.indices.resize(index_count);
+    unpack_indices_into(raw_u8(indices), entry.spec.n_bits, p.indices);
   } catch (const Error& error) {
     fail(label, ": ", error.what());
   }

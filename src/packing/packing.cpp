@@ -115,6 +115,16 @@ void unpack_straddling(std::span<const uint8_t> packed, int n_bits, std::span<ui
   }
 }
 
+void unpack_chunk(std::span<const uint8_t> packed, int n_bits, std::span<uint8_t> indices) {
+  switch (n_bits) {
+    case 1: unpack_byte_aligned<1>(packed.data(), indices); break;
+    case 2: unpack_byte_aligned<2>(packed.data(), indices); break;
+    case 4: unpack_byte_aligned<4>(packed.data(), indices); break;
+    case 8: unpack_byte_aligned<8>(packed.data(), indices); break;
+    default: unpack_straddling(packed, n_bits, indices); break;
+  }
+}
+
 // Indices per chunk of the parallel pack: a multiple of 8, large enough to amortise a task.
 constexpr std::size_t kPackChunk = std::size_t{1} << 18;
 
@@ -166,18 +176,26 @@ std::vector<uint8_t> pack_indices(std::span<const uint8_t> indices, int n_bits) 
   return packed;
 }
 
+void unpack_indices_into(std::span<const uint8_t> packed, int n_bits, std::span<uint8_t> indices) {
+  const std::size_t needed = packed_size_bytes(indices.size(), n_bits);
+  check(packed.size() >= needed, "packed indices too short: ", indices.size(), " indices of ", n_bits,
+        " bits need ", needed, " bytes, but only ", packed.size(), " are available");
+  // Chunks of kPackChunk indices start on whole bytes (see pack_indices_into).
+  const std::size_t chunks = (indices.size() + kPackChunk - 1) / kPackChunk;
+  const auto width = static_cast<std::size_t>(n_bits);
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, chunks), [&](const tbb::blocked_range<std::size_t>& range) {
+    for (std::size_t c = range.begin(); c != range.end(); ++c) {
+      const std::span<uint8_t> chunk =
+          indices.subspan(c * kPackChunk, std::min(kPackChunk, indices.size() - c * kPackChunk));
+      const std::size_t first_byte = c * (kPackChunk / 8) * width;
+      unpack_chunk(packed.subspan(first_byte, std::min(packed.size(), needed) - first_byte), n_bits, chunk);
+    }
+  });
+}
+
 std::vector<uint8_t> unpack_indices(std::span<const uint8_t> packed, int n_bits, std::size_t count) {
-  const std::size_t needed = packed_size_bytes(count, n_bits);
-  check(packed.size() >= needed, "packed indices too short: ", count, " indices of ", n_bits, " bits need ",
-        needed, " bytes, but only ", packed.size(), " are available");
   std::vector<uint8_t> indices(count);
-  switch (n_bits) {
-    case 1: unpack_byte_aligned<1>(packed.data(), indices); break;
-    case 2: unpack_byte_aligned<2>(packed.data(), indices); break;
-    case 4: unpack_byte_aligned<4>(packed.data(), indices); break;
-    case 8: unpack_byte_aligned<8>(packed.data(), indices); break;
-    default: unpack_straddling(packed, n_bits, indices); break;
-  }
+  unpack_indices_into(packed, n_bits, indices);
   return indices;
 }
 
