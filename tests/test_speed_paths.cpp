@@ -361,6 +361,70 @@ TEST(Compare, DecodedEqualsCompareOfTheDecodedTensorBitForBit) {
   }
 }
 
+// palettize_measured sums the error of F16/BF16 scalar blocks over their distinct patterns: the same terms
+// as compare(decode) in another order, so equal up to rounding; the same max and count exactly, the same
+// palettized tensor, and the same bits for any thread count. Other cases are compare_decoded itself.
+TEST(Compare, MeasuredPalettizationMatchesCompareOfTheDecodedTensor) {
+  std::vector<float> values = heavy_tailed(1024 * 1024, 29);
+  for (std::size_t i = 0; i < values.size(); i += 997) values[i] = (i % 2 == 0) ? 0.0f : -0.0f;
+  std::vector<float> sensitivities(values.size());
+  for (std::size_t i = 0; i < sensitivities.size(); ++i) sensitivities[i] = static_cast<float>(i % 5);
+  std::vector<PalettizationSpec> specs;
+  for (const PalettizationGranularity g : std::vector<PalettizationGranularity>{
+           PerTensorGranularity{}, PerGroupedChannelGranularity{0, 1}, PerGroupedChannelGranularity{0, 16},
+           PerGroupedChannelGranularity{1, 256}}) {
+    PalettizationSpec spec = per_tensor(3);
+    spec.granularity = g;
+    specs.push_back(spec);
+  }
+  specs.push_back(specs[2]);
+  specs.back().lut_qspec = QuantizationSpec{};  // int8 LUT
+  const std::size_t summed_specs = specs.size();
+  specs.push_back(specs[1]);
+  specs.back().enable_per_channel_scale = true;
+  specs.push_back(specs[0]);
+  specs.back().cluster_dim = 2;
+  for (const DType dtype : {DType::F32, DType::F16, DType::BF16}) {
+    for (std::size_t s = 0; s < specs.size(); ++s) {
+      // The whole 2^20 elements for one LUT per 16-bit tensor (counted on all threads), else the first 2^16.
+      const Shape shape = s == 0 && dtype != DType::F32 ? Shape{1024, 1024} : Shape{128, 512};
+      const Tensor w = make_tensor(dtype, shape, std::vector<float>(values.begin(), values.begin() + shape_numel(shape)));
+      for (const bool weighted : {false, true}) {
+        const std::span<const float> importances =
+            weighted ? std::span<const float>(sensitivities).first(w.numel()) : std::span<const float>();
+        PalettizeOptions options;
+        options.vector_restarts = 1;  // cluster_dim 2: any clustering will do, so a short one
+        options.vector_max_iterations = 5;
+        options.threads = 1;
+        const MeasuredPalettization measured = palettize_measured(w.view(), specs[s], options, importances);
+        options.threads = 3;
+        const MeasuredPalettization threads3 = palettize_measured(w.view(), specs[s], options, importances);
+        const PalettizedTensor plain = palettize(w.view(), specs[s], options, importances);
+        const std::string label = std::string(dtype_name(dtype)) + " spec " + std::to_string(s) +
+                                  (weighted ? " weighted" : "");
+        ASSERT_EQ(measured.palettized.indices, plain.indices) << label;
+        ASSERT_EQ(measured.palettized.lut, plain.lut) << label;
+        EXPECT_EQ(threads3.error.sse, measured.error.sse) << label;
+        EXPECT_EQ(threads3.error.signal, measured.error.signal) << label;
+        const ErrorMetrics expected = compare(w.view(), decode(plain).view());
+        EXPECT_EQ(measured.error.count, expected.count) << label;
+        EXPECT_EQ(measured.error.max_abs_err, expected.max_abs_err) << label;
+        if (dtype != DType::F32 && s < summed_specs) {
+          EXPECT_NEAR(measured.error.sse, expected.sse, 1e-12 * expected.sse) << label;
+          EXPECT_NEAR(measured.error.signal, expected.signal, 1e-12 * expected.signal) << label;
+          EXPECT_NEAR(measured.error.snr_db, expected.snr_db, 1e-9) << label;
+          EXPECT_NEAR(measured.error.mse, expected.mse, 1e-12 * expected.mse) << label;
+        } else {
+          const ErrorMetrics decoded = compare_decoded(w.view(), plain);
+          EXPECT_EQ(measured.error.sse, decoded.sse) << label;
+          EXPECT_EQ(measured.error.signal, decoded.signal) << label;
+          EXPECT_EQ(measured.error.snr_db, decoded.snr_db) << label;
+        }
+      }
+    }
+  }
+}
+
 TEST(Elements, FirstNonFiniteFindsEveryPosition) {
   const float specials[] = {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
                             -std::numeric_limits<float>::infinity()};

@@ -109,4 +109,20 @@ ErrorMetrics compare(const TensorView& original, const TensorView& reconstructed
 // the LUTs are scalar, unscaled and one per tensor or per group of output channels (else it decodes).
 ErrorMetrics compare_decoded(const TensorView& original, const PalettizedTensor& palettized);
 
+// The metrics of these sums over `count` elements (mse, snr_db derived; snr_db = +inf when sse == 0).
+ErrorMetrics error_metrics(int64_t count, double sse, double signal, double max_abs_err);
+
+// palettize() and the error of its decoded tensor against `weight`. For F16/BF16 weights with scalar LUTs,
+// no channel scale and no fast mode, every element of one 16-bit pattern in a block decodes to the same
+// entry, so the error is summed over each block's distinct values (count x squared error) as the
+// clustering lists them: no pass over the elements. It is compare_decoded's error up to rounding (the same
+// terms in another order); in every other case it is compare_decoded. Deterministic for any thread count.
+struct MeasuredPalettization {
+  PalettizedTensor palettized;
+  ErrorMetrics error;
+};
+MeasuredPalettization palettize_measured(const TensorView& weight, const PalettizationSpec& spec,
+                                         const PalettizeOptions& options = {},
+                                         std::span<const float> sensitivities = {});
+
 }  // namespace palettize

@@ -3,6 +3,7 @@
 // Encodes one block: cluster its items, build the LUT (pad, round to the weight dtype, quantize), then give
 // every item the index of its nearest final LUT entry.
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -18,11 +19,19 @@ struct BlockData {
   std::vector<float> sensitivities;  // items x cd, or empty
 };
 
+// The decoded block's error against its original values: sums over the block's elements.
+struct BlockErrorSums {
+  double sse = 0, signal = 0, max_abs_err = 0;
+};
+
 struct EncodedBlock {
   std::vector<float> lut;            // 2^n x cd, final (dequantized, dtype-rounded) entries
   std::vector<uint8_t> codes;        // 2^n x cd quantized codes, only with lut_qspec
   LutQuantParams qparams;            // only with lut_qspec
   std::vector<uint8_t> labels;       // one per item
+  // Set by encoders that know each distinct value's count (the 16-bit pattern path): the error summed over
+  // distinct values, count x squared error, instead of over elements.
+  std::optional<BlockErrorSums> error;
 };
 
 // Shared steps of the scalar encoders.

@@ -86,16 +86,13 @@ std::vector<PartialError> chunk_errors(const TensorView& original, const ReaderY
 }
 
 ErrorMetrics metrics_from(const std::vector<PartialError>& partials, int64_t count) {
-  ErrorMetrics m;
-  m.count = count;
+  double sse = 0, signal = 0, max_abs_err = 0;
   for (const PartialError& p : partials) {
-    m.sse += p.sse;
-    m.signal += p.signal;
-    m.max_abs_err = std::max(m.max_abs_err, p.max_abs_err);
+    sse += p.sse;
+    signal += p.signal;
+    max_abs_err = std::max(max_abs_err, p.max_abs_err);
   }
-  m.mse = m.count ? m.sse / static_cast<double>(m.count) : 0;
-  m.snr_db = m.sse == 0 ? std::numeric_limits<double>::infinity() : 10 * std::log10(m.signal / m.sse);
-  return m;
+  return error_metrics(count, sse, signal, max_abs_err);
 }
 
 void check_comparable(const TensorView& original, const Shape& shape, DType dtype) {
@@ -205,6 +202,17 @@ int64_t rows_per_lut(const PalettizedTensor& p) {
 }
 
 }  // namespace
+
+ErrorMetrics error_metrics(int64_t count, double sse, double signal, double max_abs_err) {
+  ErrorMetrics m;
+  m.count = count;
+  m.sse = sse;
+  m.signal = signal;
+  m.max_abs_err = max_abs_err;
+  m.mse = m.count ? m.sse / static_cast<double>(m.count) : 0;
+  m.snr_db = m.sse == 0 ? std::numeric_limits<double>::infinity() : 10 * std::log10(m.signal / m.sse);
+  return m;
+}
 
 ErrorMetrics compare_decoded(const TensorView& original, const PalettizedTensor& palettized) {
   validate(palettized);

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <thread>
 
 #include <tbb/blocked_range.h>
@@ -139,10 +140,13 @@ PalettizedLayout palettized_layout(const Shape& shape, const PalettizationSpec& 
   return result;
 }
 
-PalettizedTensor palettize(const TensorView& weight, const PalettizationSpec& spec, const PalettizeOptions& options,
-                           std::span<const float> sensitivities) {
+namespace {
+
+// palettize(); with `block_errors`, also each block's error where its encoder summed it (else nullopt).
+PalettizedTensor palettize_blocks(const TensorView& weight, const PalettizationSpec& spec,
+                                  const PalettizeOptions& options, std::span<const float> sensitivities,
+                                  tbb::task_arena& arena, std::vector<std::optional<BlockErrorSums>>* block_errors) {
   spec.validate();
-  const int threads = thread_count(options.threads);
   check_input(weight, sensitivities);
   check_sensitivities(sensitivities);
   const BlockLayout layout(weight.shape, spec);
@@ -153,6 +157,7 @@ PalettizedTensor palettize(const TensorView& weight, const PalettizationSpec& sp
   std::vector<float> values, scales;
   if (!from_patterns) values = to_f32(weight);
   if (spec.enable_per_channel_scale) scales = out.channel_scale = channel_scales(values, layout.output_channels());
+  if (block_errors) block_errors->assign(static_cast<std::size_t>(layout.num_blocks()), std::nullopt);
 
   auto encode_one = [&](int64_t b) {
     const BlockRect rect = layout.block(b);
@@ -161,11 +166,45 @@ PalettizedTensor palettize(const TensorView& weight, const PalettizationSpec& sp
                         block_seed(options.seed, b));
   };
   auto encode_range = [&](const tbb::blocked_range<int64_t>& range) {
-    for (int64_t b = range.begin(); b != range.end(); ++b) scatter_block(layout, layout.block(b), b, encode_one(b), out);
+    for (int64_t b = range.begin(); b != range.end(); ++b) {
+      const EncodedBlock encoded = encode_one(b);
+      scatter_block(layout, layout.block(b), b, encoded, out);
+      if (block_errors) (*block_errors)[static_cast<std::size_t>(b)] = encoded.error;
+    }
   };
-  tbb::task_arena arena(threads);
   arena.execute([&] { tbb::parallel_for(tbb::blocked_range<int64_t>(0, layout.num_blocks(), 1), encode_range); });
   return out;
+}
+
+}  // namespace
+
+PalettizedTensor palettize(const TensorView& weight, const PalettizationSpec& spec, const PalettizeOptions& options,
+                           std::span<const float> sensitivities) {
+  tbb::task_arena arena(thread_count(options.threads));
+  return palettize_blocks(weight, spec, options, sensitivities, arena, nullptr);
+}
+
+MeasuredPalettization palettize_measured(const TensorView& weight, const PalettizationSpec& spec,
+                                         const PalettizeOptions& options, std::span<const float> sensitivities) {
+  tbb::task_arena arena(thread_count(options.threads));
+  std::vector<std::optional<BlockErrorSums>> block_errors;
+  MeasuredPalettization result;
+  result.palettized = palettize_blocks(weight, spec, options, sensitivities, arena, &block_errors);
+  const bool every_block_summed =
+      std::all_of(block_errors.begin(), block_errors.end(), [](const auto& e) { return e.has_value(); });
+  if (!every_block_summed) {
+    result.error = arena.execute([&] { return compare_decoded(weight, result.palettized); });
+    return result;
+  }
+  // In block order, so the sums do not depend on which thread encoded which block.
+  double sse = 0, signal = 0, max_abs_err = 0;
+  for (const auto& block : block_errors) {
+    sse += block->sse;
+    signal += block->signal;
+    max_abs_err = std::max(max_abs_err, block->max_abs_err);
+  }
+  result.error = error_metrics(weight.numel(), sse, signal, max_abs_err);
+  return result;
 }
 
 }  // namespace palettize

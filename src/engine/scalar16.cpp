@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <exception>
 #include <vector>
@@ -212,6 +213,24 @@ DistinctValues distinct_patterns(DType dtype, const PatternHistogram& h, bool we
   return distinct;
 }
 
+// The block's error from its distinct values: every element of a pattern decodes to the same LUT entry, so
+// its squared error counts once per element (-0 is counted with +0: the same value, the same error).
+BlockErrorSums error_over_patterns(const DistinctValues& distinct, const PatternHistogram& h,
+                                   const std::vector<float>& lut, const std::vector<uint8_t>& nearest) {
+  BlockErrorSums sums;
+  const uint32_t* const counts = h.counts.data();
+  const uint16_t* const patterns = h.patterns.data();
+  for (std::size_t i = 0; i < nearest.size(); ++i) {
+    const double x = distinct.values[i];
+    const double e = x - static_cast<double>(lut[nearest[i]]);
+    const auto count = static_cast<double>(counts[patterns[i]]);
+    sums.sse += count * (e * e);
+    sums.signal += count * (x * x);
+    sums.max_abs_err = std::max(sums.max_abs_err, std::fabs(e));
+  }
+  return sums;
+}
+
 }  // namespace
 
 bool uses_16bit_patterns(DType dtype, const PalettizationSpec& spec, const PalettizeOptions& options) {
@@ -231,6 +250,7 @@ EncodedBlock encode_16bit_block(const TensorView& weight, const BlockLayout& lay
   const DistinctValues distinct = distinct_patterns(weight.dtype, h, !sensitivities.empty());
   std::vector<uint8_t> nearest;
   EncodedBlock encoded = encode_distinct_values(distinct, spec, weight.dtype, nearest);
+  encoded.error = error_over_patterns(distinct, h, encoded.lut, nearest);
 
   // Plain pointers: through `h`, every byte store would make the loop reload the vectors (and this thread's
   // address of `h`).

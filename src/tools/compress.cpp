@@ -41,12 +41,12 @@ TensorResult palettize_one(const TensorPlan& plan, const TensorView& weight,
                            const std::optional<Sensitivities>& sensitivities, const PalettizeOptions& engine_options,
                            CheckpointWriter& writer) {
   TensorResult result;
-  const PalettizedTensor palettized = palettize_planned(plan, weight, sensitivities, engine_options);
-  for (const NamedTensor& part : encode_palettized(*plan.entry, palettized)) {
+  const MeasuredPalettization measured = palettize_planned(plan, weight, sensitivities, engine_options);
+  for (const NamedTensor& part : encode_palettized(*plan.entry, measured.palettized)) {
     writer.write_tensor(part.name, part.tensor.data);
     result.stored_bytes += part.tensor.data.size();
   }
-  result.metrics = measure_error(weight, palettized, engine_options.threads);
+  result.metrics = measured.error;
   if (sensitivities) sensitivities->release(plan.name);
   return result;
 }

@@ -45,11 +45,11 @@ TensorResult palettize_onnx_tensor(OnnxModel& model, const TensorPlan& plan,
                                    const PalettizeOptions& engine_options) {
   const OnnxTensor* tensor = model.find(plan.name);
   check(tensor != nullptr, "internal: ONNX tensor ", plan.name, " vanished while compressing");
-  const PalettizedTensor palettized = palettize_planned(plan, tensor->view, sensitivities, engine_options);
+  const MeasuredPalettization measured = palettize_planned(plan, tensor->view, sensitivities, engine_options);
   TensorResult result;
-  result.metrics = measure_error(tensor->view, palettized, engine_options.threads);
+  result.metrics = measured.error;
   result.stored_bytes = payload_bytes(*plan.entry);
-  model.replace_with_palettized(plan.name, palettized);
+  model.replace_with_palettized(plan.name, measured.palettized);
   if (sensitivities) sensitivities->release(plan.name);
   return result;
 }

@@ -1,6 +1,5 @@
 #include "tools/compress_steps.hpp"
 
-#include <tbb/task_arena.h>
 
 #include "palettize/error.hpp"
 #include "tools/tool_support.hpp"
@@ -57,21 +56,16 @@ uint64_t planned_bytes(std::span<const TensorPlan> plans) {
   return total;
 }
 
-PalettizedTensor palettize_planned(const TensorPlan& plan, const TensorView& weight,
-                                   const std::optional<Sensitivities>& sensitivities,
-                                   const PalettizeOptions& engine_options) {
+MeasuredPalettization palettize_planned(const TensorPlan& plan, const TensorView& weight,
+                                        const std::optional<Sensitivities>& sensitivities,
+                                        const PalettizeOptions& engine_options) {
   std::vector<float> importances;
   if (sensitivities) importances = sensitivities->load(plan.name);
   try {
-    return palettize(weight, plan.entry->spec, engine_options, importances);
+    return palettize_measured(weight, plan.entry->spec, engine_options, importances);
   } catch (const Error& error) {
     fail("tensor '", plan.name, "' ", shape_to_string(plan.shape), ": ", error.what());
   }
-}
-
-ErrorMetrics measure_error(const TensorView& weight, const PalettizedTensor& palettized, int threads) {
-  tbb::task_arena arena(threads > 0 ? threads : tbb::task_arena::automatic);
-  return arena.execute([&] { return compare_decoded(weight, palettized); });
 }
 
 }  // namespace palettize::tools

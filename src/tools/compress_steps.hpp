@@ -36,13 +36,10 @@ void open_sensitivities(const CompressOptions& options, std::span<const TensorPl
 PalettizeOptions engine_options_of(const CompressOptions& options);
 uint64_t planned_bytes(std::span<const TensorPlan> plans);
 
-// Palettizes one planned tensor with its importances; an engine Error is re-thrown naming the tensor.
-PalettizedTensor palettize_planned(const TensorPlan& plan, const TensorView& weight,
-                                   const std::optional<Sensitivities>& sensitivities,
-                                   const PalettizeOptions& engine_options);
-
-// The report's error of one palettized tensor (compare_decoded: no decoded copy where the layout allows),
-// on at most `threads` threads (0: all) like the clustering, whose arena it does not share.
-ErrorMetrics measure_error(const TensorView& weight, const PalettizedTensor& palettized, int threads);
+// Palettizes one planned tensor with its importances, and measures the report's error of the result
+// (palettize_measured); an engine Error is re-thrown naming the tensor.
+MeasuredPalettization palettize_planned(const TensorPlan& plan, const TensorView& weight,
+                                        const std::optional<Sensitivities>& sensitivities,
+                                        const PalettizeOptions& engine_options);
 
 }  // namespace palettize::tools
