@@ -327,6 +327,22 @@ void expect_error(Fn&& fn, const std::string& fragment) {
   }
 }
 
+// The finiteness scan runs in chunks of 2^18 elements on several threads: the first bad element is named,
+// whichever chunk a thread finishes first.
+TEST(Engine, FirstNonFiniteWeightIsNamedWhateverTheThreadCount) {
+  for (const DType dtype : {DType::F32, DType::F16}) {
+    Tensor w = make_tensor(dtype, {1024, 1024}, std::vector<float>(1024 * 1024, 0.5f));
+    store_from_f32(dtype, w.data.data(), 3 * 262144 + 5, NAN);
+    store_from_f32(dtype, w.data.data(), 262144 + 7, -INFINITY);
+    store_from_f32(dtype, w.data.data(), 1048575, INFINITY);
+    for (const int threads : {1, 2, 4}) {
+      PalettizeOptions options;
+      options.threads = threads;
+      expect_error([&] { palettize(w.view(), make_spec(2), options); }, "holds -inf at element 262151;");
+    }
+  }
+}
+
 TEST(Engine, BadInputsAreClearErrors) {
   const Tensor ok = make_tensor(DType::F32, {2, 2}, std::vector<float>{1, 2, 3, 4});
   Tensor nan = ok;

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <optional>
 #include <thread>
@@ -29,10 +30,36 @@ void check_input(const TensorView& weight, std::span<const float> sensitivities)
   }
 }
 
+// Elements per chunk of the parallel finiteness scan.
+constexpr std::size_t kFiniteChunk = std::size_t{1} << 18;
+
+// The first non-finite element (count: none), scanned in chunks on the arena's threads; the first failing
+// chunk names it, so the answer does not depend on the thread count.
+std::size_t first_non_finite(const TensorView& weight) {
+  const auto count = static_cast<std::size_t>(weight.numel());
+  const std::size_t element_size = dtype_size(weight.dtype);
+  const std::size_t chunks = (count + kFiniteChunk - 1) / kFiniteChunk;
+  std::atomic<std::size_t> first_bad_chunk = chunks;
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, chunks), [&](const tbb::blocked_range<std::size_t>& range) {
+    for (std::size_t c = range.begin(); c != range.end() && c < first_bad_chunk.load(); ++c) {
+      const std::size_t begin = c * kFiniteChunk, length = std::min(kFiniteChunk, count - begin);
+      if (elements::first_non_finite(weight.dtype, weight.data.data() + begin * element_size, length) < length) {
+        for (std::size_t seen = first_bad_chunk.load(); c < seen && !first_bad_chunk.compare_exchange_weak(seen, c);) {
+        }
+      }
+    }
+  });
+  const std::size_t c = first_bad_chunk.load();
+  if (c == chunks) return count;
+  const std::size_t begin = c * kFiniteChunk;
+  return begin + elements::first_non_finite(weight.dtype, weight.data.data() + begin * element_size,
+                                            std::min(kFiniteChunk, count - begin));
+}
+
 // Refuses NaN and infinities (a LUT cannot represent them faithfully), naming the first one.
 void check_finite(const TensorView& weight) {
   const auto count = static_cast<std::size_t>(weight.numel());
-  const std::size_t i = elements::first_non_finite(weight.dtype, weight.data.data(), count);
+  const std::size_t i = first_non_finite(weight);
   if (i < count) {
     fail("weight of shape ", shape_to_string(weight.shape), " holds ", load_as_f32(weight.dtype, weight.data.data(), i),
          " at element ", i, "; NaN and infinite weights cannot be palettized");
@@ -150,7 +177,7 @@ PalettizedTensor palettize_blocks(const TensorView& weight, const PalettizationS
   check_input(weight, sensitivities);
   check_sensitivities(sensitivities);
   const BlockLayout layout(weight.shape, spec);
-  check_finite(weight);
+  arena.execute([&] { check_finite(weight); });
 
   PalettizedTensor out = empty_result(weight, spec, layout);
   const bool from_patterns = uses_16bit_patterns(weight.dtype, spec, options);
