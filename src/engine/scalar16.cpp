@@ -5,6 +5,9 @@
 #include <cmath>
 #include <cstring>
 #include <exception>
+#include <iterator>
+#include <limits>
+#include <optional>
 #include <vector>
 
 #include <tbb/blocked_range.h>
@@ -16,6 +19,9 @@
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
 #endif
 
 namespace palettize {
@@ -231,6 +237,92 @@ BlockErrorSums error_over_patterns(const DistinctValues& distinct, const Pattern
   return sums;
 }
 
+// ----- Labels by comparison, for LUTs of up to 16 entries ------------------------------------------------
+//
+// Labels never decrease with the value (nearest entry of an ascending LUT), so the label of a weight is the
+// number of thresholds its value reaches, where threshold l is the least value labelled l or more. With the
+// 16-bit pattern mapped to a signed key that orders like the value, that is 15 compares of 16 keys at once
+// instead of one table lookup and byte store per weight.
+
+// Keys order like the values: +m -> m, -m -> -1 - m (m the 15-bit magnitude), so -0 is -1 and +0 is 0.
+inline int16_t ordered_key(uint16_t pattern) {
+  const auto magnitude = static_cast<int16_t>(pattern & 0x7FFF);
+  return (pattern & 0x8000) ? static_cast<int16_t>(-1 - magnitude) : magnitude;
+}
+
+// label = number of l in 1..entries-1 with key > below[l-1].
+struct LabelThresholds {
+  int16_t below[15];
+  int entries = 0;
+};
+
+// The thresholds of a block's labels, or nullopt when its labels are not monotone in the value (they are,
+// by construction; this keeps the lookup path for anything else) or the LUT has more than 16 entries.
+std::optional<LabelThresholds> label_thresholds(const uint16_t* patterns, const std::vector<uint8_t>& nearest,
+                                                int64_t lut_size) {
+  if (lut_size > 16) return std::nullopt;
+  LabelThresholds t;
+  t.entries = static_cast<int>(lut_size);
+  std::fill(std::begin(t.below), std::end(t.below), std::numeric_limits<int16_t>::max());  // never reached
+  int previous = 0;
+  for (std::size_t i = 0; i < nearest.size(); ++i) {
+    const int label = nearest[i];
+    if (label < previous) return std::nullopt;
+    // +0 stands for -0 too (one value, one label): its threshold must let -0's key (-1) through.
+    const int key = patterns[i] == 0 ? -1 : ordered_key(patterns[i]);
+    for (int l = previous + 1; l <= label; ++l) t.below[l - 1] = static_cast<int16_t>(key - 1);
+    previous = label;
+  }
+  return t;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define PALETTIZE_LABEL_AVX2 1
+
+__attribute__((target("avx2"))) inline __m256i keys_of(const std::byte* patterns) {
+  const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(patterns));
+  return _mm256_xor_si256(_mm256_and_si256(p, _mm256_set1_epi16(0x7FFF)), _mm256_srai_epi16(p, 15));
+}
+
+// Labels of one row segment: 32 weights per step, the rest (under 32) by table lookup.
+template <int Thresholds>
+__attribute__((target("avx2"))) void label_segment_avx2(const std::byte* row, uint8_t* out, int64_t width,
+                                                        const LabelThresholds& t, const uint8_t* label_of) {
+  __m256i below[Thresholds];
+  for (int l = 0; l < Thresholds; ++l) below[l] = _mm256_set1_epi16(t.below[l]);
+  int64_t r = 0;
+  for (; r + 32 <= width; r += 32) {
+    const __m256i a = keys_of(row + 2 * r), b = keys_of(row + 2 * r + 32);
+    __m256i label_a = _mm256_setzero_si256(), label_b = _mm256_setzero_si256();
+    for (int l = 0; l < Thresholds; ++l) {  // a true compare is -1: subtracting it counts the threshold
+      label_a = _mm256_sub_epi16(label_a, _mm256_cmpgt_epi16(a, below[l]));
+      label_b = _mm256_sub_epi16(label_b, _mm256_cmpgt_epi16(b, below[l]));
+    }
+    // packus interleaves the 128-bit halves (a0-7, b0-7, a8-15, b8-15); the permute restores the order.
+    const __m256i bytes = _mm256_permute4x64_epi64(_mm256_packus_epi16(label_a, label_b), 0xD8);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r), bytes);
+  }
+  for (; r < width; ++r) out[r] = label_of[load_pattern(row, r)];
+}
+
+bool cpu_has_avx2() {
+  static const bool has = __builtin_cpu_supports("avx2");
+  return has;
+}
+
+// label_segment_avx2 for the block's number of thresholds (entries - 1: 1, 3, 7 or 15).
+using LabelSegment = void (*)(const std::byte*, uint8_t*, int64_t, const LabelThresholds&, const uint8_t*);
+LabelSegment label_segment_for(const LabelThresholds& t) {
+  switch (t.entries) {
+    case 2: return label_segment_avx2<1>;
+    case 4: return label_segment_avx2<3>;
+    case 8: return label_segment_avx2<7>;
+    case 16: return label_segment_avx2<15>;
+    default: return nullptr;
+  }
+}
+#endif
+
 }  // namespace
 
 bool uses_16bit_patterns(DType dtype, const PalettizationSpec& spec, const PalettizeOptions& options) {
@@ -260,6 +352,19 @@ EncodedBlock encode_16bit_block(const TensorView& weight, const BlockLayout& lay
   label_of[kMinusZero] = label_of[0];
   uint8_t* const all_indices = indices.data();
   const int64_t rest = layout.rest(), r_begin = rect.r_begin, width = rect.r_end - rect.r_begin;
+#ifdef PALETTIZE_LABEL_AVX2
+  const std::optional<LabelThresholds> thresholds =
+      cpu_has_avx2() ? label_thresholds(patterns, nearest, spec.lut_size()) : std::nullopt;
+  if (const LabelSegment label_segment = thresholds ? label_segment_for(*thresholds) : nullptr) {
+    const LabelThresholds t = *thresholds;
+    over_rows(rect, parallel, [=](int64_t o_begin, int64_t o_end) {
+      for (int64_t o = o_begin; o < o_end; ++o) {
+        label_segment(data + (o * rest + r_begin) * 2, all_indices + o * rest + r_begin, width, t, label_of);
+      }
+    });
+    return encoded;
+  }
+#endif
   // Captured by value: a byte store may alias anything, so values reached through a captured reference
   // would be reloaded after every store.
   over_rows(rect, parallel, [=](int64_t o_begin, int64_t o_end) {
