@@ -327,19 +327,26 @@ void expect_error(Fn&& fn, const std::string& fragment) {
   }
 }
 
-// The finiteness scan runs in chunks of 2^18 elements on several threads: the first bad element is named,
-// whichever chunk a thread finishes first.
+// The finiteness scan runs in chunks of 2^18 elements on several threads: the tensor's first bad element is
+// named whatever the thread count, the dtype and the spec (the 16-bit pattern path and the float one).
 TEST(Engine, FirstNonFiniteWeightIsNamedWhateverTheThreadCount) {
-  for (const DType dtype : {DType::F32, DType::F16}) {
+  for (const DType dtype : {DType::F32, DType::F16, DType::BF16}) {
     Tensor w = make_tensor(dtype, {1024, 1024}, std::vector<float>(1024 * 1024, 0.5f));
     store_from_f32(dtype, w.data.data(), 3 * 262144 + 5, NAN);
     store_from_f32(dtype, w.data.data(), 262144 + 7, -INFINITY);
     store_from_f32(dtype, w.data.data(), 1048575, INFINITY);
-    for (const int threads : {1, 2, 4}) {
-      PalettizeOptions options;
-      options.threads = threads;
-      expect_error([&] { palettize(w.view(), make_spec(2), options); }, "holds -inf at element 262151;");
+    for (const PalettizationSpec& spec :
+         {make_spec(2), make_spec(4, PerGroupedChannelGranularity{0, 1}), make_spec(3, PerGroupedChannelGranularity{0, 16}),
+          make_spec(2, PerTensorGranularity{}, 1, true)}) {
+      for (const int threads : {1, 2, 4}) {
+        PalettizeOptions options;
+        options.threads = threads;
+        expect_error([&] { palettize(w.view(), spec, options); }, "holds -inf at element 262151;");
+      }
     }
+    // With importances too.
+    expect_error([&] { palettize(w.view(), make_spec(2), {}, std::vector<float>(1024 * 1024, 1.0f)); },
+                 "holds -inf at element 262151;");
   }
 }
 
