@@ -123,6 +123,45 @@ TEST(SafetensorsWriter, StreamsInDeclaredOrderOnly) {
   EXPECT_EQ(reader.tensors().size(), 2u);
 }
 
+TEST(SafetensorsWriter, TensorsInPiecesGiveTheSameFileAndCheckTheirSize) {
+  ScratchDir dir;
+  const Tensor x = patterned(DType::F32, {3}, 1), y = patterned(DType::U8, {5}, 2);
+  const std::vector<TensorDecl> decls = {{"x", DType::F32, {3}}, {"y", DType::U8, {5}}};
+  {
+    OutputFile out(dir / "whole.safetensors", false);
+    SafetensorsWriter writer(out, decls, {});
+    writer.write_tensor("x", x.data);
+    writer.write_tensor("y", y.data);
+    writer.finish();
+    out.commit();
+  }
+  {
+    OutputFile out(dir / "pieces.safetensors", false);
+    SafetensorsWriter writer(out, decls, {});
+    const std::span<const std::byte> xs(x.data);
+    EXPECT_THAT(error_message([&] { writer.append(xs.first(4)); }), HasSubstr("appended outside a tensor"));
+    EXPECT_THAT(error_message([&] { writer.end_tensor(); }), HasSubstr("not begun"));
+    EXPECT_THAT(error_message([&] { writer.begin_tensor("y"); }), HasSubstr("out of order; expected 'x'"));
+    writer.begin_tensor("x");
+    EXPECT_THAT(error_message([&] { writer.begin_tensor("x"); }), HasSubstr("begun before 'x' was ended"));
+    EXPECT_THAT(error_message([&] { writer.write_tensor("x", x.data); }), HasSubstr("written before 'x' was ended"));
+    writer.append(xs.first(5));
+    writer.append(xs.subspan(5, 0));
+    EXPECT_THAT(error_message([&] { writer.end_tensor(); }), HasSubstr("'x' has 5 bytes but was declared"));
+    EXPECT_THAT(error_message([&] { writer.append(xs); }), HasSubstr("more than its declared 12 bytes"));
+    EXPECT_THAT(error_message([&] { writer.finish(); }), HasSubstr("'x' was declared but not completed"));
+    writer.append(xs.subspan(5));
+    writer.end_tensor();
+    writer.begin_tensor("y");
+    for (const std::byte b : y.data) writer.append(std::span<const std::byte>(&b, 1));
+    writer.end_tensor();
+    EXPECT_FALSE(writer.has_next());
+    writer.finish();
+    out.commit();
+  }
+  EXPECT_EQ(testing::read_bytes(dir / "pieces.safetensors"), testing::read_bytes(dir / "whole.safetensors"));
+}
+
 // ---- hostile files ----
 
 class HostileFile : public ::testing::Test {

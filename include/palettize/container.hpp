@@ -61,6 +61,9 @@ std::vector<std::string> container_part_names(const ContainerEntry& entry);
 // The parts' bytes for a palettized tensor, matching container_parts(entry) one for one. Throws Error when
 // `palettized` does not match the entry (shape, dtype, spec, sizes of every field).
 std::vector<NamedTensor> encode_palettized(const ContainerEntry& entry, const PalettizedTensor& palettized);
+// The same parts written to `writer` in order, the packed indices streamed piece by piece (never whole in
+// memory). The writer must expect these parts next.
+void write_palettized(CheckpointWriter& writer, const ContainerEntry& entry, const PalettizedTensor& palettized);
 
 // JSON value of one entry in "palettize.tensors": {"shape", "dtype", "spec", "index_shape"}.
 nlohmann::json container_entry_json(const ContainerEntry& entry);

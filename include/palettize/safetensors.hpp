@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -118,6 +119,11 @@ class SafetensorsWriter {
   SafetensorsWriter(OutputFile& out, std::vector<TensorDecl> tensors, const Metadata& metadata);
   // Error when `name` is not the next declared tensor or the byte count differs from its declaration.
   void write_tensor(std::string_view name, std::span<const std::byte> bytes);
+  // The same in pieces, for tensors produced piece by piece (no copy of the whole in memory): begin, append
+  // until the declared size is reached, end. Appending past the size, or ending short of it, is an error.
+  void begin_tensor(std::string_view name);
+  void append(std::span<const std::byte> bytes);
+  void end_tensor();
   bool has_next() const { return next_ < tensors_.size(); }
   const TensorDecl& next() const;  // the tensor write_tensor() expects now
   void finish();
@@ -127,6 +133,7 @@ class SafetensorsWriter {
   OutputFile* out_;
   std::vector<TensorDecl> tensors_;
   std::size_t next_ = 0;
+  std::optional<uint64_t> open_bytes_;  // bytes appended to the tensor begun, while one is
 };
 
 // Writes a whole file in one call (small files, tests): header + every tensor, then commits.
@@ -202,6 +209,10 @@ class CheckpointWriter {
                    nlohmann::json index_metadata = nlohmann::json::object());
   ~CheckpointWriter();
   void write_tensor(std::string_view name, std::span<const std::byte> bytes);
+  // In pieces, as SafetensorsWriter's begin_tensor / append / end_tensor.
+  void begin_tensor(std::string_view name);
+  void append(std::span<const std::byte> bytes);
+  void end_tensor();
   const TensorDecl& next() const;  // the tensor write_tensor() expects now
   bool has_next() const;
   void commit();

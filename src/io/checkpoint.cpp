@@ -180,6 +180,22 @@ void CheckpointWriter::write_tensor(std::string_view name, std::span<const std::
   advance();
 }
 
+void CheckpointWriter::begin_tensor(std::string_view name) {
+  check(has_next(), path_.string(), ": tensor '", name, "' written after every planned tensor");
+  writer_->begin_tensor(name);
+}
+
+void CheckpointWriter::append(std::span<const std::byte> bytes) {
+  check(has_next(), path_.string(), ": bytes appended after every planned tensor");
+  writer_->append(bytes);
+}
+
+void CheckpointWriter::end_tensor() {
+  check(has_next(), path_.string(), ": end of a tensor after every planned tensor");
+  writer_->end_tensor();
+  advance();
+}
+
 void CheckpointWriter::commit() {
   if (has_next()) fail(path_.string(), ": tensor '", next().name, "' was planned but not written");
   if (sharded_) {

@@ -64,6 +64,7 @@ const TensorDecl& SafetensorsWriter::next() const {
 
 void SafetensorsWriter::write_tensor(std::string_view name, std::span<const std::byte> bytes) {
   const std::string label = out_->target().string();
+  check(!open_bytes_, label, ": tensor '", name, "' written before '", tensors_[next_].name, "' was ended");
   check(has_next(), label, ": tensor '", name, "' written after every declared tensor");
   const TensorDecl& expected = tensors_[next_];
   check(expected.name == name, label, ": tensor '", name, "' written out of order; expected '", expected.name, "'");
@@ -74,8 +75,39 @@ void SafetensorsWriter::write_tensor(std::string_view name, std::span<const std:
   ++next_;
 }
 
+void SafetensorsWriter::begin_tensor(std::string_view name) {
+  const std::string label = out_->target().string();
+  check(!open_bytes_, label, ": tensor '", name, "' begun before '", tensors_[next_].name, "' was ended");
+  check(has_next(), label, ": tensor '", name, "' written after every declared tensor");
+  const TensorDecl& expected = tensors_[next_];
+  check(expected.name == name, label, ": tensor '", name, "' written out of order; expected '", expected.name, "'");
+  open_bytes_ = 0;
+}
+
+void SafetensorsWriter::append(std::span<const std::byte> bytes) {
+  check(open_bytes_.has_value(), out_->target().string(), ": bytes appended outside a tensor");
+  const TensorDecl& expected = tensors_[next_];
+  check(*open_bytes_ + bytes.size() <= expected.byte_size(), out_->target().string(), ": tensor '", expected.name,
+        "' given more than its declared ", expected.byte_size(), " bytes");
+  out_->write(bytes);
+  *open_bytes_ += bytes.size();
+}
+
+void SafetensorsWriter::end_tensor() {
+  check(open_bytes_.has_value(), out_->target().string(), ": end of a tensor that was not begun");
+  const TensorDecl& expected = tensors_[next_];
+  check(*open_bytes_ == expected.byte_size(), out_->target().string(), ": tensor '", expected.name, "' has ",
+        *open_bytes_, " bytes but was declared as ", shape_to_string(expected.shape), " ", dtype_name(expected.dtype),
+        " (", expected.byte_size(), " bytes)");
+  open_bytes_.reset();
+  ++next_;
+}
+
 void SafetensorsWriter::finish() {
-  if (has_next()) fail(out_->target().string(), ": tensor '", tensors_[next_].name, "' was declared but not written");
+  if (has_next()) {
+    fail(out_->target().string(), ": tensor '", tensors_[next_].name, "' was declared but not ",
+         open_bytes_ ? "completed" : "written");
+  }
 }
 
 void write_safetensors(const std::filesystem::path& path, std::span<const NamedTensor> tensors,

@@ -42,10 +42,8 @@ TensorResult palettize_one(const TensorPlan& plan, const TensorView& weight,
                            CheckpointWriter& writer) {
   TensorResult result;
   const MeasuredPalettization measured = palettize_planned(plan, weight, sensitivities, engine_options);
-  for (const NamedTensor& part : encode_palettized(*plan.entry, measured.palettized)) {
-    writer.write_tensor(part.name, part.tensor.data);
-    result.stored_bytes += part.tensor.data.size();
-  }
+  write_palettized(writer, *plan.entry, measured.palettized);
+  for (const TensorDecl& part : container_parts(*plan.entry)) result.stored_bytes += part.byte_size();
   result.metrics = measured.error;
   if (sensitivities) sensitivities->release(plan.name);
   return result;
