@@ -161,6 +161,16 @@ PalettizationSpec per_tensor(int n_bits) {
   return spec;
 }
 
+// Scalar specs of `n_bits`, one per granularity.
+std::vector<PalettizationSpec> at_granularities(int n_bits, const std::vector<PalettizationGranularity>& granularities) {
+  std::vector<PalettizationSpec> specs;
+  for (const PalettizationGranularity& g : granularities) {
+    specs.push_back(per_tensor(n_bits));
+    specs.back().granularity = g;
+  }
+  return specs;
+}
+
 TEST(Scalar16, LargeBlocksCountOnEveryThreadWithTheSequentialResult) {
   // Over a million elements in one LUT: counted on all threads; uniform sensitivities take the
   // sequential weighted path, whose weights (sums of ones) equal the counts exactly.
@@ -322,14 +332,9 @@ TEST(Compare, SumsAreCloseToThePlainSumAndExactForExactData) {
 TEST(Compare, DecodedEqualsCompareOfTheDecodedTensorBitForBit) {
   // 150 x 1000 elements: chunks of 64 Ki elements end inside rows, and the tail chunk is short.
   const std::vector<float> values = heavy_tailed(150 * 1000, 13);
-  std::vector<PalettizationSpec> specs;
-  for (const PalettizationGranularity g : std::vector<PalettizationGranularity>{
-           PerTensorGranularity{}, PerGroupedChannelGranularity{0, 1}, PerGroupedChannelGranularity{0, 6},
-           PerGroupedChannelGranularity{1, 100}}) {
-    PalettizationSpec spec = per_tensor(4);
-    spec.granularity = g;
-    specs.push_back(spec);
-  }
+  std::vector<PalettizationSpec> specs =
+      at_granularities(4, {PerTensorGranularity{}, PerGroupedChannelGranularity{0, 1},
+                           PerGroupedChannelGranularity{0, 6}, PerGroupedChannelGranularity{1, 100}});
   specs.push_back(specs[1]);
   specs.back().enable_per_channel_scale = true;
   specs.push_back(specs[0]);
@@ -369,14 +374,9 @@ TEST(Compare, MeasuredPalettizationMatchesCompareOfTheDecodedTensor) {
   for (std::size_t i = 0; i < values.size(); i += 997) values[i] = (i % 2 == 0) ? 0.0f : -0.0f;
   std::vector<float> sensitivities(values.size());
   for (std::size_t i = 0; i < sensitivities.size(); ++i) sensitivities[i] = static_cast<float>(i % 5);
-  std::vector<PalettizationSpec> specs;
-  for (const PalettizationGranularity g : std::vector<PalettizationGranularity>{
-           PerTensorGranularity{}, PerGroupedChannelGranularity{0, 1}, PerGroupedChannelGranularity{0, 16},
-           PerGroupedChannelGranularity{1, 256}}) {
-    PalettizationSpec spec = per_tensor(3);
-    spec.granularity = g;
-    specs.push_back(spec);
-  }
+  std::vector<PalettizationSpec> specs =
+      at_granularities(3, {PerTensorGranularity{}, PerGroupedChannelGranularity{0, 1},
+                           PerGroupedChannelGranularity{0, 16}, PerGroupedChannelGranularity{1, 256}});
   specs.push_back(specs[2]);
   specs.back().lut_qspec = QuantizationSpec{};  // int8 LUT
   const std::size_t summed_specs = specs.size();
