@@ -3,9 +3,9 @@
 // Data path: spec -> blocks -> clusters -> LUT quantization -> (packing, container: see packing.hpp, io).
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <type_traits>
 #include <utility>
-#include <span>
 #include <vector>
 
 #include "palettize/spec.hpp"
