@@ -96,7 +96,8 @@ PalettizedTensor build(InputReader& input) {
   const int64_t index_count = std::max<int64_t>(0, layout.num_indices + count_errors[input.choice(5)]);
   const bool wrong_width = input.choice(8) == 0;
   const int width = wrong_width ? static_cast<int>(input.choice(8)) + 1 : p.spec.n_bits;
-  p.indices = next_indices(input, width, static_cast<std::size_t>(index_count));
+  const std::vector<uint8_t> indices = next_indices(input, width, static_cast<std::size_t>(index_count));
+  p.indices.assign(indices.begin(), indices.end());
   p.lut = next_floats(input, lut_floats);
   if (p.spec.lut_qspec) {
     for (int64_t i = 0; i < lut_floats; ++i) p.quantized_lut.push_back(input.byte());
