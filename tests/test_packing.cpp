@@ -173,6 +173,13 @@ TEST(Packing, ShortInputIsAnError) {
   EXPECT_THROW(unpack_indices(Bytes(99), 8, 100), Error);
 }
 
+// The size is checked before the result is allocated: an absurd count from a hostile file is an Error, not
+// an attempt to allocate it (a fuzz finding of session 10, when the check had moved after the allocation).
+TEST(Packing, AbsurdCountIsAnErrorBeforeAnyAllocation) {
+  const std::string message = error_message([] { unpack_indices(Bytes(16), 4, SIZE_MAX / 2); });
+  EXPECT_NE(message.find("packed indices too short"), std::string::npos) << message;
+}
+
 RC_GTEST_PROP(PackingProperty, RoundTripAndMatchesReference, ()) {
   const int n_bits = *rc::gen::inRange(1, 9);
   const auto values = *rc::gen::container<std::vector<int>>(rc::gen::inRange(0, 1 << n_bits));

@@ -125,6 +125,14 @@ void unpack_chunk(std::span<const uint8_t> packed, int n_bits, std::span<uint8_t
   }
 }
 
+// The bytes `count` indices need; an Error when `packed` holds fewer.
+std::size_t check_packed_size(std::span<const uint8_t> packed, int n_bits, std::size_t count) {
+  const std::size_t needed = packed_size_bytes(count, n_bits);
+  check(packed.size() >= needed, "packed indices too short: ", count, " indices of ", n_bits, " bits need ", needed,
+        " bytes, but only ", packed.size(), " are available");
+  return needed;
+}
+
 // Indices per chunk of the parallel pack: a multiple of 8, large enough to amortise a task.
 constexpr std::size_t kPackChunk = std::size_t{1} << 18;
 
@@ -177,9 +185,7 @@ std::vector<uint8_t> pack_indices(std::span<const uint8_t> indices, int n_bits) 
 }
 
 void unpack_indices_into(std::span<const uint8_t> packed, int n_bits, std::span<uint8_t> indices) {
-  const std::size_t needed = packed_size_bytes(indices.size(), n_bits);
-  check(packed.size() >= needed, "packed indices too short: ", indices.size(), " indices of ", n_bits,
-        " bits need ", needed, " bytes, but only ", packed.size(), " are available");
+  const std::size_t needed = check_packed_size(packed, n_bits, indices.size());
   // Chunks of kPackChunk indices start on whole bytes (see pack_indices_into).
   const std::size_t chunks = (indices.size() + kPackChunk - 1) / kPackChunk;
   const auto width = static_cast<std::size_t>(n_bits);
@@ -194,6 +200,7 @@ void unpack_indices_into(std::span<const uint8_t> packed, int n_bits, std::span<
 }
 
 std::vector<uint8_t> unpack_indices(std::span<const uint8_t> packed, int n_bits, std::size_t count) {
+  check_packed_size(packed, n_bits, count);  // before allocating: `count` may be absurd
   std::vector<uint8_t> indices(count);
   unpack_indices_into(packed, n_bits, indices);
   return indices;
