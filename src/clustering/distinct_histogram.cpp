@@ -9,6 +9,7 @@
 
 #include "clustering/distinct_internal.hpp"
 #include "clustering/float_keys.hpp"
+#include "tensor/cpu_features.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -133,10 +134,6 @@ __attribute__((target("avx2,f16c"))) void map_keys_avx2(std::span<const float> x
   map_keys_scalar<kKind>(x, index_of_key, inverse, vector_end);
 }
 
-bool cpu_has_avx2_f16c() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-  return has;
-}
 #endif
 
 double value_of_key16(KeyKind kind, uint32_t key) {

@@ -24,6 +24,7 @@
 #include <optional>
 
 #include "clustering/kmeans1d_internal.hpp"
+#include "tensor/cpu_features.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -43,15 +44,6 @@ constexpr std::size_t kCoarseMinValuesPerCluster = 32;
 // Where a new split takes over from the last candidate is within 4 rows of where they are first compared in
 // 3 of 4 cases (F16 blocks): those rows are compared four at a time, then galloping takes over.
 constexpr int kLinearSteps = 4;
-
-bool cpu_has_avx2() {
-#ifdef PALETTIZE_LAGRANGIAN_AVX2
-  static const bool has_avx2 = __builtin_cpu_supports("avx2");
-  return has_avx2;
-#else
-  return false;
-#endif
-}
 
 #ifdef PALETTIZE_LAGRANGIAN_AVX2
 #define PALETTIZE_AVX2_INLINE __attribute__((target("avx2"), always_inline)) inline

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "clustering/kmeans1d_internal.hpp"
+#include "tensor/cpu_features.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -165,10 +166,6 @@ __attribute__((target("avx2"), flatten)) std::size_t solve_levels_avx2(const Ran
   return solve_levels(cost, task, ScanAvx2{});
 }
 
-bool cpu_has_avx2() {
-  static const bool has_avx2 = __builtin_cpu_supports("avx2");
-  return has_avx2;
-}
 #endif
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "palettize/engine.hpp"
 #include "palettize/error.hpp"
 #include "tensor/elements.hpp"
+#include "tensor/cpu_features.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -158,11 +159,6 @@ __attribute__((target("avx2,f16c"))) void add_f16_lut_avx2(LaneSums& sums, const
   _mm256_storeu_pd(sums.sse, sse);
   _mm256_storeu_pd(sums.signal, signal);
   _mm256_storeu_pd(sums.max_abs, max_abs);
-}
-
-bool cpu_has_avx2_f16c() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-  return has;
 }
 
 // F16 originals, the most common case: the aligned middle of each row segment goes four at a time.

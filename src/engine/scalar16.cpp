@@ -16,6 +16,7 @@
 #include <tbb/task_arena.h>
 
 #include "tensor/elements.hpp"
+#include "tensor/cpu_features.hpp"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -303,11 +304,6 @@ __attribute__((target("avx2"))) void label_segment_avx2(const std::byte* row, ui
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r), bytes);
   }
   for (; r < width; ++r) out[r] = label_of[load_pattern(row, r)];
-}
-
-bool cpu_has_avx2() {
-  static const bool has = __builtin_cpu_supports("avx2");
-  return has;
 }
 
 // label_segment_avx2 for the block's number of thresholds (entries - 1: 1, 3, 7 or 15).

@@ -1,8 +1,8 @@
 #include "palettize/packing.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
-#include <mutex>
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
@@ -163,19 +163,15 @@ void pack_indices_into(std::span<const uint8_t> indices, int n_bits, std::span<u
   // disjoint whole bytes) and the threads' split cannot change a bit of the stream.
   const std::size_t chunks = (indices.size() + kPackChunk - 1) / kPackChunk;
   const auto width = static_cast<std::size_t>(n_bits);
-  unsigned excess_bits = 0;
-  std::mutex excess_mutex;
+  std::atomic<unsigned> excess_bits = 0;
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, chunks), [&](const tbb::blocked_range<std::size_t>& range) {
-    unsigned excess = 0;
     for (std::size_t c = range.begin(); c != range.end(); ++c) {
       const std::span<const uint8_t> chunk = indices.subspan(c * kPackChunk, std::min(kPackChunk, indices.size() - c * kPackChunk));
-      excess |= excess_bits_of(chunk, n_bits);
+      excess_bits.fetch_or(excess_bits_of(chunk, n_bits), std::memory_order_relaxed);
       pack_chunk(chunk, n_bits, out.data() + c * (kPackChunk / 8) * width);
     }
-    const std::lock_guard lock(excess_mutex);
-    excess_bits |= excess;
   });
-  if (excess_bits != 0) name_index_that_does_not_fit(indices, n_bits);
+  if (excess_bits.load() != 0) name_index_that_does_not_fit(indices, n_bits);
 }
 
 std::vector<uint8_t> pack_indices(std::span<const uint8_t> indices, int n_bits) {
