@@ -9,20 +9,24 @@
 // the baselines on the same data.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "bench_workload.hpp"
+#include "clustering/kmeans1d_internal.hpp"
 #include "palettize/engine.hpp"
 #include "palettize/error.hpp"
 #include "palettize/packing.hpp"
 #include "palettize/spec_json.hpp"
+#include "palettize/tensor.hpp"
 
 namespace palettize::bench {
 namespace {
@@ -95,6 +99,53 @@ void pack_benchmark(benchmark::State& state, const Tensor& weight, const Paletti
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(palettized.indices.size()));
 }
 
+// The exact 1-D problems of the first `rows` rows (distinct values, counts as weights): what n4/row clusters.
+struct RowProblems {
+  std::vector<kmeans1d_detail::RangeCost> costs;
+  int64_t distinct_values = 0;
+};
+
+RowProblems row_problems(const Tensor& weight, int64_t rows) {
+  const std::vector<float> values = to_f32(weight.view());
+  const int64_t columns = weight.shape.at(1);
+  RowProblems problems;
+  for (int64_t r = 0; r < std::min(rows, weight.shape.at(0)); ++r) {
+    std::map<float, double> counts;
+    for (int64_t c = 0; c < columns; ++c) counts[values[static_cast<std::size_t>(r * columns + c)]] += 1;
+    std::vector<double> distinct, weights;
+    for (const auto& [value, count] : counts) {
+      distinct.push_back(value);
+      weights.push_back(count);
+    }
+    problems.costs.emplace_back(distinct, weights);
+    problems.distinct_values += static_cast<int64_t>(distinct.size());
+  }
+  return problems;
+}
+
+// One Lagrangian pass per row at the power-law price for k clusters (the search's usual first guess): the
+// kernel that bounds the per-row figures (bench/performance_notes.md). Items are distinct values.
+void lagrangian_pass_benchmark(benchmark::State& state, const RowProblems& problems, std::size_t k) {
+  kmeans1d_detail::PassBuffers buffers;
+  const double cube = static_cast<double>(k * k * k);
+  for (auto _ : state) {
+    for (const kmeans1d_detail::RangeCost& cost : problems.costs) {
+      benchmark::DoNotOptimize(kmeans1d_detail::lagrangian_pass(cost, 2 * cost(0, cost.size()) / cube, true, buffers));
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * problems.distinct_values);
+}
+
+// The whole exact k-partition of each row by passes (the price search included). Items are rows.
+void lagrangian_bounds_benchmark(benchmark::State& state, const RowProblems& problems, std::size_t k) {
+  for (auto _ : state) {
+    for (const kmeans1d_detail::RangeCost& cost : problems.costs) {
+      benchmark::DoNotOptimize(kmeans1d_detail::lagrangian_bounds(cost, k));
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(problems.costs.size()));
+}
+
 // Reads the input file and writes as many bytes as a 4-bit per-tensor output holds: what any palettizer
 // has to pay for I/O at least, with a warm page cache.
 void bandwidth_floor_benchmark(benchmark::State& state, const std::filesystem::path& input, std::size_t out_bytes) {
@@ -136,6 +187,14 @@ void register_all(const Tensor& weight, const Flags& flags) {
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
   benchmark::RegisterBenchmark("pack_indices/n4", [&weight](benchmark::State& s) { pack_benchmark(s, weight, g16); })
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  static const RowProblems rows = row_problems(weight, 256);
+  benchmark::RegisterBenchmark("lagrangian_pass/row/k16", [](benchmark::State& s) { lagrangian_pass_benchmark(s, rows, 16); })
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("lagrangian_bounds/row/k16",
+                               [](benchmark::State& s) { lagrangian_bounds_benchmark(s, rows, 16); })
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
   if (!flags.workload.empty()) {

@@ -83,9 +83,9 @@ def run_kernels(args, tensor_path, json_path):
                f"--baseline_rows={args.baseline_rows}", f"--benchmark_out={json_path}",
                "--benchmark_out_format=json"]
     if args.specs:
-        command.append(f"--benchmark_filter=^(palettize/({args.specs})/min|decode|pack|bandwidth)")
+        command.append(f"--benchmark_filter=^(palettize/({args.specs})/min|decode|pack|lagrangian|bandwidth)")
     elif args.quick:
-        command.append("--benchmark_filter=^(palettize/n4/(tensor|g16|row)/min|decode|pack|bandwidth)")
+        command.append("--benchmark_filter=^(palettize/n4/(tensor|g16|row)/min|decode|pack|lagrangian|bandwidth)")
     elif not args.full:
         command.append("--benchmark_filter=-palettize/n4/tensor/cd")
     log("kernels: " + " ".join(command))
