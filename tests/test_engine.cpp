@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <set>
 
@@ -393,6 +394,22 @@ TEST(Engine, CompareComputesErrorMetrics) {
   EXPECT_EQ(m.max_abs_err, 2.0);
   EXPECT_NEAR(m.snr_db, 10 * std::log10(30.0 / 4.0), 1e-12);
   EXPECT_TRUE(std::isinf(compare(a.view(), a.view()).snr_db));
+}
+
+// Index buffers from 4 MiB on start on a 2 MiB boundary (huge pages); smaller ones come from the default
+// allocator. Both kinds hold what is written, across growth from one kind to the other and back.
+TEST(Engine, LargeIndexBuffersAreHugePageAlignedAndHoldTheirBytes) {
+  const std::size_t large = detail::kHugePageBufferBytes + 12345;
+  IndexVector indices(large);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(indices.data()) % (std::size_t{2} << 20), 0u);
+  for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = static_cast<uint8_t>(i * 7);
+  indices.resize(2 * large);
+  for (std::size_t i = 0; i < large; ++i) ASSERT_EQ(indices[i], static_cast<uint8_t>(i * 7)) << i;
+  indices.resize(1000);
+  indices.shrink_to_fit();
+  for (std::size_t i = 0; i < indices.size(); ++i) ASSERT_EQ(indices[i], static_cast<uint8_t>(i * 7)) << i;
+  IndexVector small(1000, 3);
+  EXPECT_TRUE(std::all_of(small.begin(), small.end(), [](uint8_t v) { return v == 3; }));
 }
 
 }  // namespace
