@@ -134,14 +134,23 @@ def vector_note(data):
             "minutes per spec here; `scripts/bench --full` includes them.\n")
 
 
+def si_rate(rate, unit):
+    """A rate with the SI prefix that keeps it between 1 and 1000 (Lagrangian rows per second are thousands,
+    bytes per second billions)."""
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if rate >= factor:
+            return f"{rate / factor:.2f} {prefix}{unit}"
+    return f"{rate:.2f} {unit}"
+
+
 def kernel_section(data):
     rows = []
     for name, entry in data["kernels"].items():
         if name.startswith("palettize/"):
             continue
         rate = entry.get("bytes_per_second") or entry.get("items_per_second")
-        unit = " B/s" if "bytes_per_second" in entry else " items/s"
-        rows.append([name, ms(engine_seconds(entry)), f"{rate / 1e9:.2f} G{unit.strip()}" if rate else ""])
+        unit = "B/s" if "bytes_per_second" in entry else "items/s"
+        rows.append([name, ms(engine_seconds(entry)), si_rate(rate, unit) if rate else ""])
     return table(["kernel", "time", "rate"], rows)
 
 
