@@ -389,6 +389,55 @@ RC_GTEST_PROP(Kmeans1dProperty, LagrangianPassesReachThePricedOptimumAndSimdMatc
   RC_ASSERT(std::fabs(partition_cost(cost, chain) + lambda * static_cast<double>(ranges) - expected) <= slack);
 }
 
+// The pass's lean comparison (no division) gives the values' own answer wherever they do not tie to within
+// rounding: on random blocks, at the best values of a real pass, for random splits o < i and rows r > i.
+RC_GTEST_PROP(Kmeans1dProperty, LeanComparisonAgreesWithTheValuesAwayFromTies, ()) {
+  const RandomBlock b = *rc::gen::oneOf(larger_block(), real_valued_block());
+  const std::size_t n = b.values.size();
+  if (n < 3) return;
+  const RangeCost cost(b.values, b.weights);
+  const double total = cost(0, n);
+  if (!(total > 0)) return;
+  const double lambda = std::ldexp(total, -*rc::gen::inRange(0, 24));
+  RC_CLASSIFY(lean_comparisons_are_safe(cost, lambda), "lean");
+  if (!lean_comparisons_are_safe(cost, lambda)) return;
+  PassBuffers buffers;
+  lagrangian_pass(cost, lambda, true, buffers);
+  const std::vector<double>& best = buffers.best;
+  for (int trial = 0; trial < 50; ++trial) {
+    const std::size_t o = *rc::gen::inRange<std::size_t>(0, n - 1);
+    const std::size_t i = *rc::gen::inRange<std::size_t>(o + 1, n);
+    const std::size_t r = *rc::gen::inRange<std::size_t>(i + 1, n + 1);
+    const double mine = best[i] + cost(i, r) + lambda, theirs = best[o] + cost(o, r) + lambda;
+    const double x = (best[i] - best[o]) + (cost.second_prefix()[o] - cost.second_prefix()[i]);
+    if (std::fabs(mine - theirs) <= 1e-9 * (std::fabs(mine) + std::fabs(theirs))) continue;
+    RC_ASSERT(lean_takes_over(cost, x, i, o, r) == (mine < theirs));
+  }
+}
+
+TEST(Kmeans1dLagrangian, LeanComparisonsOnlyWhereTheWeightsAllow) {
+  const std::vector<double> values = {-3, -1.25, 0, 0.5, 2, 7, 7.5, 40};
+  const double lambda = 1.0;
+  EXPECT_TRUE(lean_comparisons_are_safe(RangeCost(values, std::vector<double>(8, 1.0)), lambda));  // counts
+  std::vector<double> weights = {1, 0.5, 2, 3.5, 1, 1, 0.25, 2};
+  EXPECT_TRUE(lean_comparisons_are_safe(RangeCost(values, weights), lambda));
+  weights[3] = 0;  // a range of zero weight: the lean form would multiply by zero
+  EXPECT_FALSE(lean_comparisons_are_safe(RangeCost(values, weights), lambda));
+  weights[3] = 1e-13;  // below 2^-40 of the total: lost in the prefix sums
+  EXPECT_FALSE(lean_comparisons_are_safe(RangeCost(values, weights), lambda));
+  weights[3] = 3.5;
+  EXPECT_FALSE(lean_comparisons_are_safe(RangeCost(values, std::vector<double>(8, 1e150)), lambda));  // overflow
+  EXPECT_FALSE(lean_comparisons_are_safe(RangeCost(values, weights), kInfinity));
+  EXPECT_FALSE(lean_comparisons_are_safe(RangeCost({}, {}), lambda));
+  // A block that compares its values as they are still reaches the DP's optimum.
+  weights[3] = 0;
+  const RangeCost exact_only(values, weights);
+  const std::optional<std::vector<uint32_t>> bounds = lagrangian_bounds(exact_only, 3);
+  ASSERT_TRUE(bounds.has_value());
+  EXPECT_NEAR(partition_cost(exact_only, *bounds), partition_cost(exact_only, full_dp_bounds(exact_only, 3)),
+              1e-12 * exact_only(0, values.size()));
+}
+
 TEST(Kmeans1dLagrangian, RestrictedCostsAreTheSameRangeCostsBitForBit) {
   const std::vector<double> values = {-3, -1.25, 0, 0.5, 2, 7, 7.5, 40}, weights = {1, 0, 2, 3.5, 1, 1, 0.25, 2};
   const RangeCost cost(values, weights);

@@ -38,6 +38,7 @@ RangeCost::RangeCost(std::span<const double> values, std::span<const double> wei
   for (std::size_t i = 0; i < n; ++i) {
     const double y = values[i] - center;
     const double wy = weights[i] * y;
+    min_weight_ = std::min(min_weight_, weights[i]);
     weight_[i + 1] = weight_sum += weights[i];
     first_[i + 1] = first_sum += wy;
     second_[i + 1] = second_sum += wy * y;
@@ -52,6 +53,7 @@ RangeCost::RangeCost(std::span<const double> values, std::span<const double> wei
 RangeCost RangeCost::restricted_to(std::span<const uint32_t> positions) const {
   RangeCost restricted;
   restricted.n_values_ = positions.size() - 1;
+  restricted.min_weight_ = min_weight_;  // a group weighs at least its lightest value
   const std::size_t entries = positions.size() + kPadding;
   for (auto* prefix : {&restricted.weight_, &restricted.first_, &restricted.second_}) prefix->reserve(entries);
   for (std::size_t t = 0; t < entries; ++t) {

@@ -53,6 +53,8 @@ class RangeCost {
     return cost_from_sums(weight_[end] - weight_[begin], first_[end] - first_[begin],
                           second_[end] - second_[begin]);
   }
+  // The smallest weight of a single value (a lower bound on every range's weight); +infinity when empty.
+  double min_weight() const { return min_weight_; }
   const double* weight_prefix() const { return weight_.data(); }
   const double* first_prefix() const { return first_.data(); }
   const double* second_prefix() const { return second_.data(); }
@@ -61,6 +63,7 @@ class RangeCost {
   RangeCost() = default;
 
   std::size_t n_values_ = 0;
+  double min_weight_ = kInfinity;
   std::vector<double> weight_, first_, second_;  // entry i sums values [0, i); U + 1 + kPadding entries
 };
 
@@ -264,9 +267,33 @@ struct PassBuffers {
   std::vector<uint32_t> parent;  // parent[i]: where the last range of that optimum starts
 };
 
+// The lean comparison of a pass. For splits o < i and a row r > i, with w, f the weight and first-moment
+// sums of the ranges [i, r) and [o, r) (w > 0), i's value best_i + cost(i, r) + lambda is below o's exactly
+// when
+//   x * (w_i * w_o) < f_i^2 * w_o - f_o^2 * w_i,   x = (best_i - best_o) + (second_o - second_i):
+// both values times w_i * w_o, the row's second moment and lambda cancelled. No division, and x is computed
+// once per pair of splits, not per row. Its rounding errors are of the size of those of the values
+// themselves (a few units of 2^-53 of the terms' magnitude), so where the two forms disagree the values tie
+// to within rounding and either choice is optimal to within rounding. The clamp of cost_from_sums at zero
+// is left out for the same reason: it only ever removes rounding noise.
+inline bool lean_takes_over(const RangeCost& cost, double x, std::size_t i, std::size_t o, std::size_t r) {
+  const double* weight = cost.weight_prefix();
+  const double* first = cost.first_prefix();
+  const double wi = weight[r] - weight[i], wo = weight[r] - weight[o];
+  const double fi = first[r] - first[i], fo = first[r] - first[o];
+  return x * (wi * wo) < (fi * fi) * wo - (fo * fo) * wi;
+}
+
+// Whether a pass at `lambda` may compare by lean_takes_over: it multiplies where the values divide, so
+// every range must weigh well above zero and the products must stay far from overflow. No value may weigh
+// less than 2^-40 of the total (so that prefix sums keep its weight), and the total weight squared times
+// the largest x must stay below 2^900. Counts as weights always qualify; a block with a zero or a tiny
+// weight compares its values as they are (value < value), as every pass did before.
+bool lean_comparisons_are_safe(const RangeCost& cost, double lambda);
+
 // One pass at price lambda per range: fills `buffers` and returns the number of ranges of the optimum of
-// all values. The AVX2 comparisons perform the scalar ones' IEEE operations lane by lane: allow_simd does
-// not change the result (tests check it bit for bit).
+// all values. The AVX2 comparisons perform the scalar ones' IEEE operations lane by lane, in either form:
+// allow_simd does not change the result (tests check it bit for bit).
 std::size_t lagrangian_pass(const RangeCost& cost, double lambda, bool allow_simd, PassBuffers& buffers);
 
 // The optimal k-partition of the values of `cost` (k + 1 bounds, 0 first, U last) from a pass whose optimum

@@ -13,10 +13,14 @@
 // Which optimum: on exact ties (two partitions of equal cost, as singletons in the tails of F16 blocks
 // give at k = 256), a later split takes over only when strictly better, so each range starts at its
 // leftmost optimal split, as in the DP. On the F16 test blocks at k = 8 to 256 the partitions are the DP's
-// own, ties included; of the benchmark's 4,096 per-row blocks at k = 256, a few tied partitions come out
-// otherwise (same SSE; F and the DP's sums round apart). Before it is returned, the partition's cost is
-// checked against the priced optimum F(U) - lambda * k; a mismatch beyond rounding, which would mean the
-// queue went wrong, gives up instead.
+// own, ties included; of the benchmark's blocks at k = 256, a few tied partitions come out otherwise (same
+// SSE; the pass and the DP round apart). Before it is returned, the partition's cost is checked against the
+// priced optimum F(U) - lambda * k; a mismatch beyond rounding, which would mean the queue went wrong, gives
+// up instead.
+//
+// Which split takes over is decided without division where the weights allow (lean_takes_over in
+// kmeans1d_internal.hpp): a pass spends most of its time waiting on these comparisons, and the lean form
+// made it 1.2 times faster (bench/performance_notes.md, session 11).
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -47,6 +51,19 @@ constexpr int kLinearSteps = 4;
 
 #ifdef PALETTIZE_LAGRANGIAN_AVX2
 #define PALETTIZE_AVX2_INLINE __attribute__((target("avx2"), always_inline)) inline
+
+// lean_takes_over for rows r..r+3 (r + 3 <= n), lane by lane the same IEEE operations. Bit t: row r + t.
+PALETTIZE_AVX2_INLINE unsigned lean_taken_in_four_rows(const RangeCost& cost, double x, std::size_t i, std::size_t o,
+                                                       std::size_t r) {
+  const __m256d weight = _mm256_loadu_pd(cost.weight_prefix() + r), first = _mm256_loadu_pd(cost.first_prefix() + r);
+  const __m256d wi = _mm256_sub_pd(weight, _mm256_set1_pd(cost.weight_prefix()[i]));
+  const __m256d wo = _mm256_sub_pd(weight, _mm256_set1_pd(cost.weight_prefix()[o]));
+  const __m256d fi = _mm256_sub_pd(first, _mm256_set1_pd(cost.first_prefix()[i]));
+  const __m256d fo = _mm256_sub_pd(first, _mm256_set1_pd(cost.first_prefix()[o]));
+  const __m256d lhs = _mm256_mul_pd(_mm256_set1_pd(x), _mm256_mul_pd(wi, wo));
+  const __m256d rhs = _mm256_sub_pd(_mm256_mul_pd(_mm256_mul_pd(fi, fi), wo), _mm256_mul_pd(_mm256_mul_pd(fo, fo), wi));
+  return static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(lhs, rhs, _CMP_LT_OQ)));
+}
 
 // The prefix sums of rows r..r+3 of a pass (r + 3 <= n).
 struct FourRows {
@@ -164,6 +181,15 @@ double starting_price(const RangeCost& cost, std::size_t k, bool simd, PassBuffe
 }
 
 }  // namespace
+
+bool lean_comparisons_are_safe(const RangeCost& cost, double lambda) {
+  const std::size_t n = cost.size();
+  if (n == 0) return false;
+  const double total_weight = cost.weight_prefix()[n];
+  const double largest_x = 3 * cost.second_prefix()[n] + 2 * lambda;  // |best| <= cost(0, n) + lambda
+  return cost.min_weight() > 0 && cost.min_weight() >= std::ldexp(total_weight, -40) && total_weight <= 0x1p200 &&
+         std::isfinite(largest_x) && total_weight * total_weight * largest_x <= 0x1p900;
+}
 
 std::size_t lagrangian_pass(const RangeCost& cost, double lambda, bool allow_simd, PassBuffers& buffers) {
 #ifdef PALETTIZE_LAGRANGIAN_AVX2
