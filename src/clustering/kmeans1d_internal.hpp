@@ -260,7 +260,7 @@ inline constexpr std::size_t kLagrangianMinClusters = 8;
 // The buffers of a Lagrangian pass (kmeans1d_lagrangian.cpp), kept from one pass to the next.
 struct PassBuffers {
   struct Candidate {
-    std::size_t split, first_row;  // a candidate last split, and the first row it is the best split for
+    uint32_t split, first_row;  // a candidate last split, and the first row it is the best split for
   };
   std::vector<double> best;  // best[i]: least cost + lambda * ranges over partitions of the first i values
   std::vector<Candidate> queue;

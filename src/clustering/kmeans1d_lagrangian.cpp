@@ -52,42 +52,51 @@ constexpr int kLinearSteps = 4;
 #ifdef PALETTIZE_LAGRANGIAN_AVX2
 #define PALETTIZE_AVX2_INLINE __attribute__((target("avx2"), always_inline)) inline
 
+// A split's prefix sums and best value in every lane, for comparing it over four rows at once.
+struct SplitLanes {
+  __m256d weight, first, second, best;
+
+  PALETTIZE_AVX2_INLINE SplitLanes(const double* weight_prefix, const double* first_prefix,
+                                   const double* second_prefix, std::size_t split, double split_best)
+      : weight(_mm256_set1_pd(weight_prefix[split])), first(_mm256_set1_pd(first_prefix[split])),
+        second(_mm256_set1_pd(second_prefix[split])), best(_mm256_set1_pd(split_best)) {}
+
+  // best + cost(split, row) + lambda for four rows, as the pass's value() computes it: lane by lane the same
+  // IEEE operations (cost_from_sums, no FMA), so the comparisons are bit-identical to the scalar ones.
+  PALETTIZE_AVX2_INLINE __m256d values(__m256d row_weight, __m256d row_first, __m256d row_second,
+                                       __m256d lambda) const {
+    const __m256d range_weight = _mm256_sub_pd(row_weight, weight);
+    const __m256d range_first = _mm256_sub_pd(row_first, first);
+    const __m256d range_second = _mm256_sub_pd(row_second, second);
+    const __m256d divisor = _mm256_max_pd(range_weight, _mm256_set1_pd(kWeightFloor));
+    const __m256d quotient = _mm256_div_pd(_mm256_mul_pd(range_first, range_first), divisor);
+    const __m256d range_cost = _mm256_max_pd(_mm256_sub_pd(range_second, quotient), _mm256_setzero_pd());
+    return _mm256_add_pd(_mm256_add_pd(best, range_cost), lambda);
+  }
+};
+
 // lean_takes_over for rows r..r+3 (r + 3 <= n), lane by lane the same IEEE operations. Bit t: row r + t.
-PALETTIZE_AVX2_INLINE unsigned lean_taken_in_four_rows(const RangeCost& cost, double x, std::size_t i, std::size_t o,
-                                                       std::size_t r) {
-  const __m256d weight = _mm256_loadu_pd(cost.weight_prefix() + r), first = _mm256_loadu_pd(cost.first_prefix() + r);
-  const __m256d wi = _mm256_sub_pd(weight, _mm256_set1_pd(cost.weight_prefix()[i]));
-  const __m256d wo = _mm256_sub_pd(weight, _mm256_set1_pd(cost.weight_prefix()[o]));
-  const __m256d fi = _mm256_sub_pd(first, _mm256_set1_pd(cost.first_prefix()[i]));
-  const __m256d fo = _mm256_sub_pd(first, _mm256_set1_pd(cost.first_prefix()[o]));
+PALETTIZE_AVX2_INLINE unsigned lean_taken_in_four_rows(const double* weight_prefix, const double* first_prefix,
+                                                       std::size_t r, const SplitLanes& mine,
+                                                       const SplitLanes& theirs, double x) {
+  const __m256d weight = _mm256_loadu_pd(weight_prefix + r), first = _mm256_loadu_pd(first_prefix + r);
+  const __m256d wi = _mm256_sub_pd(weight, mine.weight), wo = _mm256_sub_pd(weight, theirs.weight);
+  const __m256d fi = _mm256_sub_pd(first, mine.first), fo = _mm256_sub_pd(first, theirs.first);
   const __m256d lhs = _mm256_mul_pd(_mm256_set1_pd(x), _mm256_mul_pd(wi, wo));
   const __m256d rhs = _mm256_sub_pd(_mm256_mul_pd(_mm256_mul_pd(fi, fi), wo), _mm256_mul_pd(_mm256_mul_pd(fo, fo), wi));
   return static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(lhs, rhs, _CMP_LT_OQ)));
 }
 
-// The prefix sums of rows r..r+3 of a pass (r + 3 <= n).
-struct FourRows {
-  __m256d weight, first, second;
-  const RangeCost& cost;
-
-  PALETTIZE_AVX2_INLINE FourRows(const RangeCost& range_cost, std::size_t r)
-      : weight(_mm256_loadu_pd(range_cost.weight_prefix() + r)),
-        first(_mm256_loadu_pd(range_cost.first_prefix() + r)),
-        second(_mm256_loadu_pd(range_cost.second_prefix() + r)),
-        cost(range_cost) {}
-
-  // best + cost(split, row) + lambda for the four rows, as the pass's value() computes it: lane by lane the
-  // same IEEE operations (cost_from_sums, no FMA), so the comparisons are bit-identical to the scalar ones.
-  PALETTIZE_AVX2_INLINE __m256d values(std::size_t split, double best, double lambda) const {
-    const __m256d range_weight = _mm256_sub_pd(weight, _mm256_set1_pd(cost.weight_prefix()[split]));
-    const __m256d range_first = _mm256_sub_pd(first, _mm256_set1_pd(cost.first_prefix()[split]));
-    const __m256d range_second = _mm256_sub_pd(second, _mm256_set1_pd(cost.second_prefix()[split]));
-    const __m256d divisor = _mm256_max_pd(range_weight, _mm256_set1_pd(kWeightFloor));
-    const __m256d quotient = _mm256_div_pd(_mm256_mul_pd(range_first, range_first), divisor);
-    const __m256d range_cost = _mm256_max_pd(_mm256_sub_pd(range_second, quotient), _mm256_setzero_pd());
-    return _mm256_add_pd(_mm256_add_pd(_mm256_set1_pd(best), range_cost), _mm256_set1_pd(lambda));
-  }
-};
+// Bit t: `mine` is strictly better than `theirs` at row r + t (r + 3 <= n).
+PALETTIZE_AVX2_INLINE unsigned taken_in_four_rows(const double* weight_prefix, const double* first_prefix,
+                                                  const double* second_prefix, std::size_t r,
+                                                  const SplitLanes& mine, const SplitLanes& theirs, double lambda) {
+  const __m256d weight = _mm256_loadu_pd(weight_prefix + r), first = _mm256_loadu_pd(first_prefix + r),
+                second = _mm256_loadu_pd(second_prefix + r), lanes_lambda = _mm256_set1_pd(lambda);
+  const __m256d mine_values = mine.values(weight, first, second, lanes_lambda);
+  const __m256d their_values = theirs.values(weight, first, second, lanes_lambda);
+  return static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(mine_values, their_values, _CMP_LT_OQ)));
+}
 #endif
 
 #define PALETTIZE_PASS_CLASS PassScalar
