@@ -427,6 +427,8 @@ TEST(Kmeans1dLagrangian, LeanComparisonsOnlyWhereTheWeightsAllow) {
   EXPECT_FALSE(lean_comparisons_are_safe(RangeCost(values, weights), lambda));
   weights[3] = 3.5;
   EXPECT_FALSE(lean_comparisons_are_safe(RangeCost(values, std::vector<double>(8, 1e150)), lambda));  // overflow
+  EXPECT_FALSE(lean_comparisons_are_safe(RangeCost(values, std::vector<double>(8, 1e-70)), lambda));  // underflow
+  EXPECT_TRUE(lean_comparisons_are_safe(RangeCost(values, std::vector<double>(8, 1e-50)), lambda));
   EXPECT_FALSE(lean_comparisons_are_safe(RangeCost(values, weights), kInfinity));
   EXPECT_FALSE(lean_comparisons_are_safe(RangeCost({}, {}), lambda));
   // A block that compares its values as they are still reaches the DP's optimum.

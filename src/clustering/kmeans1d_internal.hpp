@@ -285,9 +285,10 @@ inline bool lean_takes_over(const RangeCost& cost, double x, std::size_t i, std:
 }
 
 // Whether a pass at `lambda` may compare by lean_takes_over: it multiplies where the values divide, so
-// every range must weigh well above zero and the products must stay far from overflow. No value may weigh
-// less than 2^-40 of the total (so that prefix sums keep its weight), and the total weight squared times
-// the largest x must stay below 2^900. Counts as weights always qualify; a block with a zero or a tiny
+// every range must weigh well above zero and the products must stay far from overflow and underflow. No
+// value may weigh less than 2^-40 of the total (so that prefix sums keep its weight) or less than 2^-200
+// (products of two weights would approach the subnormals), and the total weight squared times the largest x
+// must stay below 2^900. Counts as weights always qualify; a block with a zero or a tiny
 // weight compares its values as they are (value < value), as every pass did before.
 bool lean_comparisons_are_safe(const RangeCost& cost, double lambda);
 

@@ -196,8 +196,8 @@ bool lean_comparisons_are_safe(const RangeCost& cost, double lambda) {
   if (n == 0) return false;
   const double total_weight = cost.weight_prefix()[n];
   const double largest_x = 3 * cost.second_prefix()[n] + 2 * lambda;  // |best| <= cost(0, n) + lambda
-  return cost.min_weight() > 0 && cost.min_weight() >= std::ldexp(total_weight, -40) && total_weight <= 0x1p200 &&
-         std::isfinite(largest_x) && total_weight * total_weight * largest_x <= 0x1p900;
+  return cost.min_weight() >= 0x1p-200 && cost.min_weight() >= std::ldexp(total_weight, -40) &&
+         total_weight <= 0x1p200 && std::isfinite(largest_x) && total_weight * total_weight * largest_x <= 0x1p900;
 }
 
 std::size_t lagrangian_pass(const RangeCost& cost, double lambda, bool allow_simd, PassBuffers& buffers) {
