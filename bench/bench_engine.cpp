@@ -15,13 +15,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "bench_workload.hpp"
 #include "clustering/kmeans1d_internal.hpp"
+#include "palettize/clustering.hpp"
 #include "palettize/engine.hpp"
 #include "palettize/error.hpp"
 #include "palettize/packing.hpp"
@@ -107,18 +107,13 @@ struct RowProblems {
 
 RowProblems row_problems(const Tensor& weight, int64_t rows) {
   const std::vector<float> values = to_f32(weight.view());
-  const int64_t columns = weight.shape.at(1);
+  const auto columns = static_cast<std::size_t>(weight.shape.at(1));
   RowProblems problems;
   for (int64_t r = 0; r < std::min(rows, weight.shape.at(0)); ++r) {
-    std::map<float, double> counts;
-    for (int64_t c = 0; c < columns; ++c) counts[values[static_cast<std::size_t>(r * columns + c)]] += 1;
-    std::vector<double> distinct, weights;
-    for (const auto& [value, count] : counts) {
-      distinct.push_back(value);
-      weights.push_back(count);
-    }
-    problems.costs.emplace_back(distinct, weights);
-    problems.distinct_values += static_cast<int64_t>(distinct.size());
+    const DistinctValues distinct =
+        reduce_to_distinct(std::span<const float>(values).subspan(static_cast<std::size_t>(r) * columns, columns));
+    problems.costs.emplace_back(distinct.values, distinct.weights);
+    problems.distinct_values += static_cast<int64_t>(distinct.values.size());
   }
   return problems;
 }
