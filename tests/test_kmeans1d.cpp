@@ -576,6 +576,18 @@ RandomBlock random_sorted_block(std::mt19937& rng, std::size_t n, bool zero_weig
   return {x, w};
 }
 
+// Found by EqualsTheBruteForceOptimumForEveryLutSize: two far values, one cluster each, and a tight pair.
+// Range costs round relative to the block's second moment (6e10), so the single value at 1 costs 2.4e-6
+// where the optimum is 4.8e-7; the pruning bound must allow for that, or row 2 of layer 2 stops the layer
+// before row 3, the optimum's.
+TEST(Kmeans1dDp, PruningAllowsForRoundingRelativeToTheSecondMoment) {
+  const std::vector<double> values = {-150912, 0.003978729248046875, 0.005107879638671875, 67456};
+  const std::vector<double> weights = {3, 0.5, 0.5, 2};
+  EXPECT_EQ(optimal_bounds(values, weights, 3), (std::vector<uint32_t>{0, 1, 3, 4}));
+  EXPECT_EQ(optimal_bounds(values, weights, 3, /*max_table_entries=*/0), (std::vector<uint32_t>{0, 1, 3, 4}));
+  EXPECT_LT(cluster_1d_optimal(values, weights, 3).sse, 1e-4);
+}
+
 TEST(Kmeans1dDp, RangeCostMatchesADirectComputation) {
   std::mt19937 rng(1);
   const RandomBlock b = random_sorted_block(rng, 200, true);

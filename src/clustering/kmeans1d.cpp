@@ -112,7 +112,7 @@ std::vector<double> run_dp(const RangeCost& cost, std::size_t k, SplitTable* tab
 
   const uint32_t* prev_split = rolling_prev.data();
   const bool prune = table != nullptr && options.method == RowMinimaMethod::kDivideConquer;
-  const double prune_above = prune ? prune_limit(options.upper_bound) : kInfinity;
+  const double prune_above = prune ? prune_limit(cost, options.upper_bound) : kInfinity;
   std::size_t split_end = n;  // the last row the previous layer solved
   for (std::size_t c = 2; c <= k; ++c) {
     // With a table only the rows an optimal k-partition passes through matter: c clusters must leave at

@@ -10,6 +10,7 @@
 // monotone matrix.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -185,9 +186,17 @@ struct DpOptions {
   double upper_bound = kInfinity;
 };
 
-// The bound rows are compared with: upper_bound widened by far more than the rounding error of D values
-// (a relative 1e-9 against errors near U * 2^-52), so that rounding can never prune a row of the optimum.
-inline double prune_limit(double upper_bound) { return upper_bound + 1e-9 * upper_bound; }
+// The bound rows are compared with: upper_bound widened by far more than the rounding error of D values,
+// so that rounding can never prune a row of the optimum. Range costs are differences of prefix sums, so
+// their rounding scales with the block's whole second moment, not with the optimum: where the optimum is
+// tiny beside it (a few far values, one cluster each, and a tight pair), a single value's range can cost
+// 2e-6 from rounding where the optimum is 5e-7, which is a row's D above the bound before the optimal row
+// that follows it. Hence a margin of (U + 2) * 2^-46 of the second moment on top of the relative 1e-9.
+inline double prune_limit(const RangeCost& cost, double upper_bound) {
+  const std::size_t n = cost.size();
+  const double magnitude = cost.second_prefix()[n];
+  return upper_bound + 1e-9 * upper_bound + std::ldexp(static_cast<double>(n + 2), -46) * magnitude;
+}
 
 // Leftmost optimal splits of the DP: splits[c][i] for layers c = 2..k (layer 1 has only split 0) and
 // prefix lengths i = 0..U, plus one entry past U that the layer solver uses as scratch. k*U uint32: the
