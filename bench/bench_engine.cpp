@@ -102,6 +102,7 @@ void pack_benchmark(benchmark::State& state, const Tensor& weight, const Paletti
 // The exact 1-D problems of the first `rows` rows (distinct values, counts as weights): what n4/row clusters.
 struct RowProblems {
   std::vector<kmeans1d_detail::RangeCost> costs;
+  std::vector<std::vector<double>> values;  // the distinct values each cost was built from
   int64_t distinct_values = 0;
 };
 
@@ -113,6 +114,7 @@ RowProblems row_problems(const Tensor& weight, int64_t rows) {
     const DistinctValues distinct =
         reduce_to_distinct(std::span<const float>(values).subspan(static_cast<std::size_t>(r) * columns, columns));
     problems.costs.emplace_back(distinct.values, distinct.weights);
+    problems.values.push_back(distinct.values);
     problems.distinct_values += static_cast<int64_t>(distinct.values.size());
   }
   return problems;
@@ -141,8 +143,8 @@ void lagrangian_pass_benchmark(benchmark::State& state, const RowProblems& probl
 // The whole exact k-partition of each row by passes (the price search included). Items are rows.
 void lagrangian_bounds_benchmark(benchmark::State& state, const RowProblems& problems, std::size_t k) {
   for (auto _ : state) {
-    for (const kmeans1d_detail::RangeCost& cost : problems.costs) {
-      benchmark::DoNotOptimize(kmeans1d_detail::lagrangian_bounds(cost, k));
+    for (std::size_t r = 0; r < problems.costs.size(); ++r) {
+      benchmark::DoNotOptimize(kmeans1d_detail::lagrangian_bounds(problems.costs[r], problems.values[r], k));
     }
   }
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(problems.costs.size()));

@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -347,14 +348,14 @@ RC_GTEST_PROP(Kmeans1dProperty, LagrangianBoundsReachTheFullDpOptimum, ()) {
   const std::size_t k = *rc::gen::inRange<std::size_t>(2, n);
   const RangeCost cost(b.values, b.weights);
   const std::vector<uint32_t> full = full_dp_bounds(cost, k);
-  const std::optional<std::vector<uint32_t>> bounds = lagrangian_bounds(cost, k);
+  const std::optional<std::vector<uint32_t>> bounds = lagrangian_bounds(cost, b.values, k);
   RC_CLASSIFY(bounds.has_value(), "solved by passes");
   if (!bounds) return;
   RC_ASSERT(bounds->size() == k + 1);
   RC_ASSERT(bounds->front() == 0u);
   RC_ASSERT(bounds->back() == n);
   RC_ASSERT(std::adjacent_find(bounds->begin(), bounds->end(), std::greater_equal<>()) == bounds->end());
-  RC_ASSERT(lagrangian_bounds(cost, k, /*allow_simd=*/false) == bounds);
+  RC_ASSERT(lagrangian_bounds(cost, b.values, k, /*allow_simd=*/false) == bounds);
   const double total = cost(0, n);
   RC_ASSERT(std::fabs(partition_cost(cost, *bounds) - partition_cost(cost, full)) <=
             tolerance(partition_cost(cost, full), total, b.values, b.weights));
@@ -434,7 +435,7 @@ TEST(Kmeans1dLagrangian, LeanComparisonsOnlyWhereTheWeightsAllow) {
   // A block that compares its values as they are still reaches the DP's optimum.
   weights[3] = 0;
   const RangeCost exact_only(values, weights);
-  const std::optional<std::vector<uint32_t>> bounds = lagrangian_bounds(exact_only, 3);
+  const std::optional<std::vector<uint32_t>> bounds = lagrangian_bounds(exact_only, values, 3);
   ASSERT_TRUE(bounds.has_value());
   EXPECT_NEAR(partition_cost(exact_only, *bounds), partition_cost(exact_only, full_dp_bounds(exact_only, 3)),
               1e-12 * exact_only(0, values.size()));
@@ -470,7 +471,7 @@ TEST(Kmeans1dLagrangian, SolvesLargeBlocksAsTheDpDoesTiesIncluded) {
     }
     const RangeCost cost(values, weights);
     for (const std::size_t k : {8u, 16u, 64u, 256u}) {
-      const std::optional<std::vector<uint32_t>> bounds = lagrangian_bounds(cost, k);
+      const std::optional<std::vector<uint32_t>> bounds = lagrangian_bounds(cost, values, k);
       ASSERT_TRUE(bounds.has_value()) << "n = " << n << ", k = " << k;
       const std::vector<uint32_t> full = full_dp_bounds(cost, k);
       EXPECT_EQ(*bounds, full) << "n = " << n << ", k = " << k;
@@ -479,12 +480,52 @@ TEST(Kmeans1dLagrangian, SolvesLargeBlocksAsTheDpDoesTiesIncluded) {
   }
 }
 
+TEST(Kmeans1dLagrangian, CoarseGroupsAreFewNarrowAndKeepTheTails) {
+  // Heavy-tailed values on a fine grid, as in the F16 rows the price search starts on groups of.
+  std::mt19937 rng(5);
+  std::student_t_distribution<double> t(5.0);
+  std::set<double> distinct;
+  for (int i = 0; i < 4096; ++i) distinct.insert(std::ldexp(std::nearbyint(std::ldexp(0.02 * t(rng), 14)), -14));
+  const std::vector<double> values(distinct.begin(), distinct.end());
+  const std::size_t n = values.size(), k = 16;
+  const std::optional<std::vector<uint32_t>> groups = coarse_groups(values, k);
+  ASSERT_TRUE(groups.has_value());
+  const std::vector<uint32_t>& g = *groups;
+  ASSERT_EQ(g.front(), 0u);
+  ASSERT_EQ(g.back(), n);
+  ASSERT_TRUE(std::adjacent_find(g.begin(), g.end(), std::greater_equal<>()) == g.end());
+  const std::size_t count = g.size() - 1;
+  EXPECT_LE(count, n / 8);
+  EXPECT_GE(count, 2 * k);
+  // Narrow: every group spans less than 16 / U of the range (groups of 8 values would span far more in the
+  // tails), and the two values at either end, far apart there, are groups of their own.
+  const double range = values.back() - values.front();
+  for (std::size_t j = 0; j < count; ++j) EXPECT_LT(values[g[j + 1] - 1] - values[g[j]], 16 * range / n) << j;
+  for (std::size_t j = 0; j <= 2; ++j) {
+    EXPECT_EQ(g[j], j);
+    EXPECT_EQ(g[count - j], n - j);
+  }
+  // Values bunched into one narrow cell but for two far outliers: equal widths would leave too few groups,
+  // so every 8th value is a group.
+  std::vector<double> bunched = {-1000};
+  for (int i = 0; i < 1000; ++i) bunched.push_back(i * 1e-3);
+  bunched.push_back(1000);
+  const std::optional<std::vector<uint32_t>> fallback = coarse_groups(bunched, 8);
+  ASSERT_TRUE(fallback.has_value());
+  ASSERT_EQ(fallback->size(), (bunched.size() + 7) / 8 + 1);
+  for (std::size_t j = 0; j + 1 < fallback->size(); ++j) EXPECT_EQ((*fallback)[j], 8 * j);
+  EXPECT_EQ(fallback->back(), bunched.size());
+  // Too few values for a coarse problem with 2 groups per cluster: none.
+  EXPECT_FALSE(coarse_groups(std::vector<double>(values.begin(), values.begin() + 255), k).has_value());
+  EXPECT_TRUE(coarse_groups(std::vector<double>(values.begin(), values.begin() + 256), k).has_value());
+}
+
 TEST(Kmeans1dLagrangian, GivesUpWithoutAWrongAnswer) {
   // Nothing to price: one cluster per value, a single cluster, or no spread at all.
   const std::vector<double> values = {0, 1, 2, 3}, weights(4, 1.0), zero_weights(4, 0.0);
-  EXPECT_FALSE(lagrangian_bounds(RangeCost(values, weights), 4).has_value());
-  EXPECT_FALSE(lagrangian_bounds(RangeCost(values, weights), 1).has_value());
-  EXPECT_FALSE(lagrangian_bounds(RangeCost(values, zero_weights), 2).has_value());
+  EXPECT_FALSE(lagrangian_bounds(RangeCost(values, weights), values, 4).has_value());
+  EXPECT_FALSE(lagrangian_bounds(RangeCost(values, weights), values, 1).has_value());
+  EXPECT_FALSE(lagrangian_bounds(RangeCost(values, zero_weights), values, 2).has_value());
   // Equally spaced equal weights: OPT is linear between some counts, where no price singles k out, and the
   // DP answers instead.
   std::vector<double> grid, ones;
@@ -493,7 +534,7 @@ TEST(Kmeans1dLagrangian, GivesUpWithoutAWrongAnswer) {
     ones.push_back(1);
   }
   for (std::size_t k = 2; k < grid.size(); ++k) {
-    const std::optional<std::vector<uint32_t>> bounds = lagrangian_bounds(RangeCost(grid, ones), k);
+    const std::optional<std::vector<uint32_t>> bounds = lagrangian_bounds(RangeCost(grid, ones), grid, k);
     if (bounds) {
       EXPECT_EQ(*bounds, full_dp_bounds(RangeCost(grid, ones), k)) << "k = " << k;
     }

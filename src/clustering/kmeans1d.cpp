@@ -55,12 +55,17 @@ RangeCost RangeCost::restricted_to(std::span<const uint32_t> positions) const {
   restricted.n_values_ = positions.size() - 1;
   restricted.min_weight_ = min_weight_;  // a group weighs at least its lightest value
   const std::size_t entries = positions.size() + kPadding;
-  for (auto* prefix : {&restricted.weight_, &restricted.first_, &restricted.second_}) prefix->reserve(entries);
+  restricted.weight_.resize(entries);
+  restricted.first_.resize(entries);
+  restricted.second_.resize(entries);
+  double* const weight = restricted.weight_.data();
+  double* const first = restricted.first_.data();
+  double* const second = restricted.second_.data();
   for (std::size_t t = 0; t < entries; ++t) {
     const uint32_t at = positions[std::min(t, positions.size() - 1)];
-    restricted.weight_.push_back(weight_[at]);
-    restricted.first_.push_back(first_[at]);
-    restricted.second_.push_back(second_[at]);
+    weight[t] = weight_[at];
+    first[t] = first_[at];
+    second[t] = second_[at];
   }
   return restricted;
 }

@@ -73,7 +73,7 @@ void append_bounds(std::span<const double> values, std::span<const double> weigh
     return;
   }
   if (k >= kLagrangianMinClusters) {
-    if (const auto part = lagrangian_bounds(RangeCost(values, weights), k)) {
+    if (const auto part = lagrangian_bounds(RangeCost(values, weights), values, k)) {
       for (std::size_t t = 1; t < part->size(); ++t) bounds.push_back(static_cast<uint32_t>(offset + (*part)[t]));
       return;
     }

@@ -308,8 +308,15 @@ std::size_t lagrangian_pass(const RangeCost& cost, double lambda, bool allow_sim
 
 // The optimal k-partition of the values of `cost` (k + 1 bounds, 0 first, U last) from a pass whose optimum
 // has exactly k ranges; std::nullopt when no price was found that gives exactly k (ties), or the partition
-// does not cost what the pass says within rounding (kmeans1d_lagrangian.cpp). O(U) memory.
-std::optional<std::vector<uint32_t>> lagrangian_bounds(const RangeCost& cost, std::size_t k, bool allow_simd = true);
+// does not cost what the pass says within rounding (kmeans1d_lagrangian.cpp). `values` are the sorted
+// values `cost` was built from (the price search starts on groups of them). O(U) memory.
+std::optional<std::vector<uint32_t>> lagrangian_bounds(const RangeCost& cost, std::span<const double> values,
+                                                       std::size_t k, bool allow_simd = true);
+
+// The coarse problem on which lagrangian_bounds first finds its price, as groups of the sorted distinct
+// `values` (positions, 0 first, U last): values that share a cell of equal width, at most U / 8 groups and
+// at least 2 per cluster, or else every 8th value; std::nullopt when U / 8 < 2k (no coarse problem).
+std::optional<std::vector<uint32_t>> coarse_groups(std::span<const double> values, std::size_t k);
 
 // Boundaries of the optimal k-partition (1 <= k <= U): k+1 ascending entries, 0 first, U last. With a split
 // table when (k-1) x (U+2) entries fit max_table_entries, otherwise by halving the layers (Hirschberg):

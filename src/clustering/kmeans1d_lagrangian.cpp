@@ -8,7 +8,7 @@
 // pass's optimum has exactly k ranges, it is an optimal k-partition: every k-partition Q has
 // cost(Q) + lambda * k >= F(U). The optimal cost is convex in k, so such a lambda exists unless costs tie
 // (then OPT is linear across k and no price singles k out); a few passes find it, starting from the price
-// that works on every 4th value (a quarter of a pass each; it usually leaves one or two full passes).
+// that works on a coarse problem whose values are groups of nearby values (coarse_groups below).
 //
 // Which optimum: on exact ties (two partitions of equal cost, as singletons in the tails of F16 blocks
 // give at k = 256), a later split takes over only when strictly better, so each range starts at its
@@ -28,6 +28,7 @@
 #include <optional>
 
 #include "clustering/kmeans1d_internal.hpp"
+#include "palettize/error.hpp"
 #include "tensor/cpu_features.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -41,10 +42,10 @@ namespace {
 // Passes allowed to find a lambda whose optimum has exactly k ranges; without one, the caller runs the full
 // DP (ties that make the count jump over k are the case this gives up on).
 constexpr int kMaxPasses = 24;
-// The price is first found on every kCoarseStep-th value when there are at least this many values per
-// cluster: the coarse problem's price is usually right, or one pass away, for the full one.
-constexpr std::size_t kCoarseStep = 4;
-constexpr std::size_t kCoarseMinValuesPerCluster = 32;
+// The price is first found on a coarse problem of at most 1/kCoarseShrink of the values, when that leaves
+// at least kCoarseMinGroupsPerCluster groups per cluster (coarse_groups).
+constexpr std::size_t kCoarseShrink = 8;
+constexpr std::size_t kCoarseMinGroupsPerCluster = 2;
 // Where a new split takes over from the last candidate is within 4 rows of where they are first compared in
 // 3 of 4 cases (F16 blocks): those rows are compared four at a time, then galloping takes over.
 constexpr int kLinearSteps = 4;
@@ -174,22 +175,86 @@ std::optional<double> exact_price(const RangeCost& cost, std::size_t k, double l
   return std::nullopt;
 }
 
-// Where the price search starts: the exact price of every kCoarseStep-th value (itself found the same way),
-// or the power law from the one-cluster cost. (2 / k times the DP's Lloyd bound is a worse start: on the
+// Groups of values that share a cell of width range / d (cells from the smallest value on), for
+// d = d0, 2 d0, 4 d0 and 8 d0: the cells of each width halve those of the one before, so one scan finds the
+// finest cells (a cell per value and no dependence between values: a group kept from one value to the next
+// would make the scan wait on it) and shifts them for the others. Returns the group starts (0 first, U last)
+// of the narrowest width that leaves at most `limit` groups, or nothing when even d0 leaves more.
+constexpr int kWidthsPerScan = 4;
+
+std::vector<uint32_t> narrowest_groups_within(std::span<const double> values, std::size_t d0, std::size_t limit) {
+  const std::size_t n = values.size();
+  const double lowest = values[0], range = values[n - 1] - lowest;
+  if (!(range > 0)) return {};
+  // Cell indices stay below 8 d0 + 1 <= U + 1: int32 keeps the count loop vectorisable (SSE2 converts two
+  // doubles to int32 at once).
+  const double cells_per_unit = static_cast<double>(d0 << (kWidthsPerScan - 1)) / range;
+  const auto finest_cell = [&](std::size_t i) {
+    return static_cast<uint32_t>(static_cast<int32_t>((values[i] - lowest) * cells_per_unit));
+  };
+  // Cells never decrease along the sorted values, so value i starts a group of width w where its finest
+  // cell differs from the previous value's in a bit at or above w's shift.
+  uint32_t groups[kWidthsPerScan] = {1, 1, 1, 1};
+  for (std::size_t i = 1; i < n; ++i) {
+    const uint32_t changed = finest_cell(i) ^ finest_cell(i - 1);
+    for (int w = 0; w < kWidthsPerScan; ++w) groups[w] += changed >= (1u << (kWidthsPerScan - 1 - w));
+  }
+  int chosen = kWidthsPerScan;
+  while (chosen > 0 && groups[chosen - 1] > limit) --chosen;
+  if (chosen == 0) return {};
+  const int shift = kWidthsPerScan - chosen;
+  std::vector<uint32_t> starts(groups[chosen - 1] + 1);
+  std::size_t count = 1;  // starts[0] = 0
+  uint32_t previous = 0;
+  for (std::size_t i = 1; i < n; ++i) {
+    const uint32_t cell = finest_cell(i) >> shift;
+    starts[count] = static_cast<uint32_t>(i);  // kept only where a group starts
+    count += cell != previous;
+    previous = cell;
+  }
+  starts[count] = static_cast<uint32_t>(n);
+  return starts;
+}
+
+// Where the price search starts: the exact price of the coarse problem (itself found the same way), or the
+// power law from the one-cluster cost. (2 / k times the DP's Lloyd bound is a worse start: on the
 // benchmark's heavy-tailed blocks that bound is about 1.75 times the optimum.)
-double starting_price(const RangeCost& cost, std::size_t k, bool simd, PassBuffers& buffers) {
-  const std::size_t n = cost.size();
+double starting_price(const RangeCost& cost, std::span<const double> values, std::size_t k, bool simd,
+                      PassBuffers& buffers) {
   const double kd = static_cast<double>(k);
-  const double from_power_law = 2 * cost(0, n) / (kd * kd * kd);
-  if (n < kCoarseMinValuesPerCluster * k) return from_power_law;
-  std::vector<uint32_t> every_few;
-  for (std::size_t i = 0; i < n; i += kCoarseStep) every_few.push_back(static_cast<uint32_t>(i));
-  every_few.push_back(static_cast<uint32_t>(n));
-  const RangeCost coarse = cost.restricted_to(every_few);
-  return exact_price(coarse, k, starting_price(coarse, k, simd, buffers), simd, buffers).value_or(from_power_law);
+  const double from_power_law = 2 * cost(0, cost.size()) / (kd * kd * kd);
+  const std::optional<std::vector<uint32_t>> groups = coarse_groups(values, k);
+  if (!groups) return from_power_law;
+  const RangeCost coarse = cost.restricted_to(*groups);
+  std::vector<double> group_values(groups->size() - 1);
+  for (std::size_t g = 0; g < group_values.size(); ++g) group_values[g] = values[(*groups)[g]];
+  return exact_price(coarse, k, starting_price(coarse, group_values, k, simd, buffers), simd, buffers)
+      .value_or(from_power_law);
 }
 
 }  // namespace
+
+// The coarse problem's groups. Its exact price is nearly always right for the full problem when its groups
+// are narrow compared with the clusters, not merely few values each:
+// - groups of equal width (cells of range / d, d a power of two that leaves at most U / kCoarseShrink
+//   groups, the largest of the four tried) keep the tails, where the clusters hold few values, at nearly
+//   full resolution;
+// - groups of a fixed count of values take whole tail clusters into one group: on rows of the benchmark's
+//   heavy-tailed F16 weights, the optimum of every 4th value costs 5-30 % more than the full one.
+// On those rows (k = 16, 3,300 values) the price of the width groups is right for the full problem in 98 %
+// of rows, which brings a row's passes from 2.1 full passes' worth to about 1.25 (bench/performance_notes.md,
+// session 12). A block whose values bunch so that few width groups remain falls back to count groups.
+std::optional<std::vector<uint32_t>> coarse_groups(std::span<const double> values, std::size_t k) {
+  const std::size_t n = values.size(), limit = n / kCoarseShrink;
+  if (limit < kCoarseMinGroupsPerCluster * k) return std::nullopt;
+  // Cells of range / d hold the values in at most d + 1 groups: d0 always fits.
+  std::vector<uint32_t> groups = narrowest_groups_within(values, std::bit_floor(limit - 1), limit);
+  if (groups.size() > kCoarseMinGroupsPerCluster * k) return groups;
+  std::vector<uint32_t> every_few;
+  for (std::size_t i = 0; i < n; i += kCoarseShrink) every_few.push_back(static_cast<uint32_t>(i));
+  every_few.push_back(static_cast<uint32_t>(n));
+  return every_few;
+}
 
 bool lean_comparisons_are_safe(const RangeCost& cost, double lambda) {
   const std::size_t n = cost.size();
@@ -208,13 +273,15 @@ std::size_t lagrangian_pass(const RangeCost& cost, double lambda, bool allow_sim
   return PassScalar(cost, lambda, buffers).run();
 }
 
-std::optional<std::vector<uint32_t>> lagrangian_bounds(const RangeCost& cost, std::size_t k, bool allow_simd) {
+std::optional<std::vector<uint32_t>> lagrangian_bounds(const RangeCost& cost, std::span<const double> values,
+                                                       std::size_t k, bool allow_simd) {
   const std::size_t n = cost.size();
+  check(values.size() == n, "lagrangian_bounds: ", values.size(), " values for a cost of ", n);
   const double total = cost(0, n);
   if (k < 2 || k >= n || !(total > 0)) return std::nullopt;
   PassBuffers buffers;
   const std::optional<double> lambda =
-      exact_price(cost, k, starting_price(cost, k, allow_simd, buffers), allow_simd, buffers);
+      exact_price(cost, k, starting_price(cost, values, k, allow_simd, buffers), allow_simd, buffers);
   if (!lambda) return std::nullopt;
   std::vector<uint32_t> bounds(k + 1, 0);
   std::size_t at = n;
