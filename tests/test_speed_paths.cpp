@@ -73,7 +73,7 @@ TEST(DpPruning, PrunedDpFindsTheSamePartitionAsTheFullDp) {
       for (const std::size_t k : {2u, 3u, 16u, 64u, 256u}) {
         if (k >= b.values.size()) continue;
         const DpResult full = solve(b, k, kInfinity);
-        const double lloyd = lloyd_upper_bound(cost, b.values, b.weights, k);
+        const double lloyd = lloyd_upper_bound(cost, b.values, k);
         EXPECT_GE(lloyd, full.cost * (1 - 1e-12)) << "n = " << n << ", k = " << k;
         // The Lloyd bound, and the tightest valid bound: the optimum itself.
         for (const double bound : {lloyd, full.cost}) {
@@ -103,8 +103,8 @@ TEST(DpPruning, BoundsFromAnyPartitionAreValid) {
 TEST(DpPruning, LloydBoundOfFewValuesIsTheirPartitionCost) {
   const std::vector<double> values = {0, 1, 10, 11, 20, 21}, weights(6, 1.0);
   const RangeCost cost(values, weights);
-  EXPECT_DOUBLE_EQ(lloyd_upper_bound(cost, values, weights, 3), 1.5);  // three pairs, 0.5 each
-  EXPECT_GE(lloyd_upper_bound(cost, values, weights, 2), cluster_1d_optimal(values, weights, 2).sse);
+  EXPECT_DOUBLE_EQ(lloyd_upper_bound(cost, values, 3), 1.5);  // three pairs, 0.5 each
+  EXPECT_GE(lloyd_upper_bound(cost, values, 2), cluster_1d_optimal(values, weights, 2).sse);
 }
 
 // ----- bounded memory: halving the layers instead of a split table ------------------------------------------

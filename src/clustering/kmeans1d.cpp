@@ -29,10 +29,10 @@ RangeCost::RangeCost(std::span<const double> values, std::span<const double> wei
     weighted_offset += weights[i] * (values[i] - values[0]);
     plain_offset += values[i] - values[0];
   }
-  double center = 0;
   if (n > 0) {
-    center = values[0] + (total_weight > 0 ? weighted_offset / total_weight : plain_offset / static_cast<double>(n));
+    center_ = values[0] + (total_weight > 0 ? weighted_offset / total_weight : plain_offset / static_cast<double>(n));
   }
+  const double center = center_;
   // Running sums in registers: read back from the arrays, each step would wait on its own store.
   double weight_sum = 0, first_sum = 0, second_sum = 0;
   for (std::size_t i = 0; i < n; ++i) {
@@ -54,6 +54,7 @@ RangeCost RangeCost::restricted_to(std::span<const uint32_t> positions) const {
   RangeCost restricted;
   restricted.n_values_ = positions.size() - 1;
   restricted.min_weight_ = min_weight_;  // a group weighs at least its lightest value
+  restricted.center_ = center_;
   const std::size_t entries = positions.size() + kPadding;
   restricted.weight_.resize(entries);
   restricted.first_.resize(entries);

@@ -20,32 +20,37 @@ double partition_cost(const RangeCost& cost, const std::vector<std::size_t>& bou
   return total;
 }
 
-// Boundaries t/k of the way through the total weight (by count when all weights are zero).
-std::vector<std::size_t> quantile_bounds(std::span<const double> weights, std::size_t k) {
-  const std::size_t n = weights.size();
-  double total = 0;
-  for (double w : weights) total += w;
+// Boundaries t/k of the way through the total weight (by count when all weights are zero), found in the
+// cost's own prefix sums.
+std::vector<std::size_t> quantile_bounds(const RangeCost& cost, std::size_t k) {
+  const std::size_t n = cost.size();
+  const double* weight = cost.weight_prefix();
+  const double total = weight[n];
   std::vector<std::size_t> bounds(k + 1, n);
   bounds[0] = 0;
-  double seen = 0;
-  std::size_t t = 1;
-  for (std::size_t i = 0; i < n && t < k; ++i) {
-    seen += total > 0 ? weights[i] : 1.0;
-    const double mass = total > 0 ? total : static_cast<double>(n);
-    while (t < k && seen >= mass * static_cast<double>(t) / static_cast<double>(k)) bounds[t++] = i + 1;
+  for (std::size_t t = 1; t < k; ++t) {
+    if (total > 0) {
+      const double mass = total * static_cast<double>(t) / static_cast<double>(k);
+      bounds[t] = static_cast<std::size_t>(std::lower_bound(weight + 1, weight + n + 1, mass) - weight);
+    } else {
+      bounds[t] = (n * t + k - 1) / k;
+    }
   }
   return bounds;
 }
 
 // One Lloyd step: every boundary moves to the midpoint between the means of its two neighbouring ranges.
-std::vector<std::size_t> lloyd_step(std::span<const double> values, const std::vector<double>& weight_prefix,
-                                    const std::vector<double>& first_prefix, const std::vector<std::size_t>& bounds) {
+// The means come from the cost's prefix sums, which are centred on cost.center().
+std::vector<std::size_t> lloyd_step(const RangeCost& cost, std::span<const double> values,
+                                    const std::vector<std::size_t>& bounds) {
+  const double* weight_prefix = cost.weight_prefix();
+  const double* first_prefix = cost.first_prefix();
   std::vector<double> means;
   for (std::size_t t = 0; t + 1 < bounds.size(); ++t) {
     const std::size_t begin = bounds[t], end = bounds[t + 1];
     if (begin == end) continue;
     const double weight = weight_prefix[end] - weight_prefix[begin];
-    means.push_back(weight > 0 ? (first_prefix[end] - first_prefix[begin]) / weight
+    means.push_back(weight > 0 ? cost.center() + (first_prefix[end] - first_prefix[begin]) / weight
                                : (values[begin] + values[end - 1]) / 2);
   }
   std::vector<std::size_t> next(bounds.size(), values.size());
@@ -60,18 +65,13 @@ std::vector<std::size_t> lloyd_step(std::span<const double> values, const std::v
 
 }  // namespace
 
-double lloyd_upper_bound(const RangeCost& cost, std::span<const double> values, std::span<const double> weights,
-                         std::size_t k) {
-  const std::size_t n = values.size();
-  std::vector<double> weight_prefix(n + 1, 0.0), first_prefix(n + 1, 0.0);
-  for (std::size_t i = 0; i < n; ++i) {
-    weight_prefix[i + 1] = weight_prefix[i] + weights[i];
-    first_prefix[i + 1] = first_prefix[i] + weights[i] * values[i];
-  }
-  std::vector<std::size_t> bounds = quantile_bounds(weights, k);
+// The Lloyd iterations read the prefix sums the DP already has: computing their own (uncentred) sums was
+// 8 % of a 2-bit g16 run (bench/performance_notes.md, session 12).
+double lloyd_upper_bound(const RangeCost& cost, std::span<const double> values, std::size_t k) {
+  std::vector<std::size_t> bounds = quantile_bounds(cost, k);
   double best = partition_cost(cost, bounds);
   for (int iteration = 0; iteration < kMaxIterations; ++iteration) {
-    std::vector<std::size_t> next = lloyd_step(values, weight_prefix, first_prefix, bounds);
+    std::vector<std::size_t> next = lloyd_step(cost, values, bounds);
     if (next == bounds) break;
     bounds = std::move(next);
     best = std::min(best, partition_cost(cost, bounds));

@@ -25,7 +25,7 @@ std::vector<uint32_t> bounds_with_table(std::span<const double> values, std::spa
   const RangeCost cost(values, weights);
   SplitTable table(k, values.size());
   DpOptions options;
-  options.upper_bound = lloyd_upper_bound(cost, values, weights, k);
+  options.upper_bound = lloyd_upper_bound(cost, values, k);
   run_dp(cost, k, &table, options);
   return backtrack(table, values.size(), k);
 }
@@ -37,7 +37,7 @@ std::size_t middle_boundary(std::span<const double> values, std::span<const doub
   const RangeCost cost(values, weights);
   const std::size_t n = values.size();
   DpOptions options;
-  const double prune_above = prune_limit(cost, lloyd_upper_bound(cost, values, weights, k));
+  const double prune_above = prune_limit(cost, lloyd_upper_bound(cost, values, k));
   std::vector<double> prev(n + 1 + RangeCost::kPadding, 0.0), cur(prev.size(), 0.0);
   std::vector<uint32_t> prev_split(n + 2, 0), split(n + 2, 0);
   std::vector<uint32_t> prev_ancestor(n + 2, 0), ancestor(n + 2, 0);

@@ -56,6 +56,8 @@ class RangeCost {
   }
   // The smallest weight of a single value (a lower bound on every range's weight); +infinity when empty.
   double min_weight() const { return min_weight_; }
+  // The value the prefix sums are centred on: first_prefix sums w * (x - center()).
+  double center() const { return center_; }
   const double* weight_prefix() const { return weight_.data(); }
   const double* first_prefix() const { return first_.data(); }
   const double* second_prefix() const { return second_.data(); }
@@ -65,6 +67,7 @@ class RangeCost {
 
   std::size_t n_values_ = 0;
   double min_weight_ = kInfinity;
+  double center_ = 0;
   std::vector<double> weight_, first_, second_;  // entry i sums values [0, i); U + 1 + kPadding entries
 };
 
@@ -252,8 +255,7 @@ std::vector<double> run_dp(const RangeCost& cost, std::size_t k, SplitTable* tab
 
 // The cost of a good partition of the values of `cost` into at most k ranges (Lloyd's iterations from
 // weighted quantiles): a valid DpOptions::upper_bound.
-double lloyd_upper_bound(const RangeCost& cost, std::span<const double> values, std::span<const double> weights,
-                         std::size_t k);
+double lloyd_upper_bound(const RangeCost& cost, std::span<const double> values, std::size_t k);
 
 // Split tables above this many entries (128 MiB) are avoided by halving the layers (optimal_bounds): every
 // block of a 16-bit checkpoint stays below it (k = 256 and U = 65 536 need 64 MiB), so only blocks of
