@@ -241,9 +241,10 @@ double starting_price(const RangeCost& cost, std::span<const double> values, std
 //   full resolution;
 // - groups of a fixed count of values take whole tail clusters into one group: on rows of the benchmark's
 //   heavy-tailed F16 weights, the optimum of every 4th value costs 5-30 % more than the full one.
-// On those rows (k = 16, 3,300 values) the price of the width groups is right for the full problem in 98 %
-// of rows, which brings a row's passes from 2.1 full passes' worth to about 1.25 (bench/performance_notes.md,
-// session 12). A block whose values bunch so that few width groups remain falls back to count groups.
+// On those rows (k = 16, 3,300 values) the price of the width groups is right for the full problem in 255
+// of 256 rows (71 % of 850 shorter ISNet rows), which brings a row's passes from 2.1 full passes' worth to
+// about 1.25 (bench/performance_notes.md, session 12). A block whose values bunch so that few width groups
+// remain falls back to count groups.
 std::optional<std::vector<uint32_t>> coarse_groups(std::span<const double> values, std::size_t k) {
   const std::size_t n = values.size(), limit = n / kCoarseShrink;
   if (limit < kCoarseMinGroupsPerCluster * k) return std::nullopt;
