@@ -70,7 +70,8 @@ TEST(DpPruning, PrunedDpFindsTheSamePartitionAsTheFullDp) {
     for (const bool fp16_grid : {true, false}) {
       const SortedBlock b = random_sorted_block(rng, n, fp16_grid);
       const RangeCost cost(b.values, b.weights);
-      for (const std::size_t k : {2u, 3u, 16u, 64u, 256u}) {
+      // k = 3 to 7: the layers before the last start where the bound allows (first_rows in kmeans1d.cpp).
+      for (const std::size_t k : {2u, 3u, 4u, 5u, 7u, 16u, 64u, 256u}) {
         if (k >= b.values.size()) continue;
         const DpResult full = solve(b, k, kInfinity);
         const double lloyd = lloyd_upper_bound(cost, b.values, k);
@@ -84,6 +85,24 @@ TEST(DpPruning, PrunedDpFindsTheSamePartitionAsTheFullDp) {
       }
     }
   }
+}
+
+TEST(DpPruning, LayersStartWhereTheOptimumCanStillPass) {
+  // Three far single values, then a group: the optimum at k = 4 is {0} {1000} {2000} {3000..}, whose last range
+  // costs the whole optimum. With the optimum as the bound, layer 3 may start no later than row 3 (the last
+  // range alone must fit the bound) and layer 2 no later than row 1 (layer 2's leftmost split at row 3), and
+  // the optimal path passes through exactly those rows; starting either one row later loses it.
+  SortedBlock b{{0, 1000, 2000}, {1, 1, 1}};
+  for (int i = 0; i < 40; ++i) {
+    b.values.push_back(3000 + i);
+    b.weights.push_back(1 + i % 3);
+  }
+  const std::size_t n = b.values.size();
+  const DpResult full = solve(b, 4, kInfinity);
+  ASSERT_EQ(full.bounds, (std::vector<uint32_t>{0, 1, 2, 3, static_cast<uint32_t>(n)}));
+  const DpResult pruned = solve(b, 4, full.cost);
+  EXPECT_EQ(pruned.cost, full.cost);
+  EXPECT_EQ(pruned.bounds, full.bounds);
 }
 
 TEST(DpPruning, BoundsFromAnyPartitionAreValid) {

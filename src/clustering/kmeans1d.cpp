@@ -107,6 +107,49 @@ void solve_layer(const RangeCost& cost, std::size_t c, std::size_t row_end, cons
   solve_rows(cost, {c, c, row_end, prev, prev_split ? prev_split : layer_one_splits.data(), cur, split}, options);
 }
 
+namespace {
+
+// The first row of layer k-1 that an optimal k-partition can pass through: its last range, [row, U), alone
+// costs at most the bound. cost(i, U) does not increase with i, and rounding can only blur that below the
+// optimal row (which costs at least the prune margin less than the limit), so the binary search never
+// passes it.
+std::size_t first_row_within_suffix_cost(const RangeCost& cost, std::size_t lowest, double limit) {
+  const std::size_t n = cost.size();
+  std::size_t lo = lowest, hi = n - 1;  // cost(n - 1, n) = 0: hi always qualifies
+  while (lo < hi) {
+    const std::size_t mid = lo + (hi - lo) / 2;
+    if (cost(mid, n) <= limit) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return lo;
+}
+
+// The first rows of layers 2..k that an optimal k-partition can pass through (pruning with a table):
+// layer k-1 from the cost of the last range alone; with k = 4, layer 2 from the leftmost optimal split of
+// layer 2 at layer 3's first row (solved from the closed-form layer 1), since a row's split is non-decreasing
+// in both the row and the layer. Every other layer starts at c. On the benchmark's 2-bit g16 blocks this
+// leaves layer 3 about a quarter of its rows and layer 2 about two thirds (bench/performance_notes.md,
+// session 12).
+std::vector<std::size_t> first_rows(const RangeCost& cost, std::size_t k, double limit, const double* layer1,
+                                    const uint32_t* layer1_splits, double* scratch_values, uint32_t* scratch_splits,
+                                    const DpOptions& options) {
+  std::vector<std::size_t> first(k + 1);
+  for (std::size_t c = 0; c <= k; ++c) first[c] = c;
+  if (k < 3 || !std::isfinite(limit)) return first;
+  first[k - 1] = first_row_within_suffix_cost(cost, k - 1, limit);
+  if (k == 4 && first[3] > 2) {
+    const LayerTask row_of_layer2{2, first[3], first[3], layer1, layer1_splits, scratch_values, scratch_splits};
+    solve_rows_divide_conquer(cost, row_of_layer2, options.allow_simd);
+    first[2] = std::max<std::size_t>(2, scratch_splits[first[3]]);
+  }
+  return first;
+}
+
+}  // namespace
+
 std::vector<double> run_dp(const RangeCost& cost, std::size_t k, SplitTable* table, const DpOptions& options) {
   const std::size_t n = cost.size();
   std::vector<double> prev(n + 1 + RangeCost::kPadding, 0.0), cur(n + 1 + RangeCost::kPadding, 0.0);
@@ -119,14 +162,21 @@ std::vector<double> run_dp(const RangeCost& cost, std::size_t k, SplitTable* tab
   const uint32_t* prev_split = rolling_prev.data();
   const bool prune = table != nullptr && options.method == RowMinimaMethod::kDivideConquer;
   const double prune_above = prune ? prune_limit(cost, options.upper_bound) : kInfinity;
+  std::vector<std::size_t> first(k + 1);
+  for (std::size_t c = 0; c <= k; ++c) first[c] = c;
+  if (prune && k >= 3) {
+    first = first_rows(cost, k, prune_above, prev.data(), rolling_prev.data(), cur.data(), table->layer(2), options);
+  }
   std::size_t split_end = n;  // the last row the previous layer solved
   for (std::size_t c = 2; c <= k; ++c) {
     // With a table only the rows an optimal k-partition passes through matter: c clusters must leave at
-    // least k - c values for the rest, and the last layer needs row U alone.
+    // least k - c values for the rest, the last range must fit the bound, and the last layer needs row U
+    // alone.
     const std::size_t row_end = table ? n - (k - c) : n;
-    const std::size_t row_begin = (table && c == k) ? n : c;
+    const std::size_t row_begin = (table && c == k) ? n : first[c];
     uint32_t* split = table ? table->layer(c) : rolling_cur.data();
-    const LayerTask task{c, row_begin, row_end, prev.data(), prev_split, cur.data(), split, split_end, prune_above};
+    const LayerTask task{c,     row_begin,   row_end,    prev.data(), prev_split, cur.data(),
+                         split, split_end,   prune_above, first[c - 1]};
     split_end = solve_rows(cost, task, options);
     if (row_end == n) costs[c - 1] = cur[n];
     std::swap(prev, cur);

@@ -219,12 +219,14 @@ class SplitTable {
 };
 
 // Rows [row_begin, row_end] of layer c: cur[i] = D[c][i] and split[i] = its leftmost optimal split.
-// - prev = D[c-1], valid on [c-1, row_end-1] and readable RangeCost::kPadding entries past row_end;
+// - prev = D[c-1], valid on [max(c-1, split_begin), row_end-1] and readable RangeCost::kPadding entries past
+//   row_end;
 // - prev_split[i] is a lower bound on the split of row i for i in [row_begin, row_end] (the splits of
 //   layer c-1: the leftmost split is non-decreasing in c);
 // - split must be writable on [c-1, row_end+1]; on return split[row_end+1] = split[row_end], so that the
 //   array serves as prev_split for a next layer reaching one row further.
-// - splits are taken no higher than split_end (the last row kept by the previous layer);
+// - splits are taken no higher than split_end (the last row kept by the previous layer) and no lower than
+//   split_begin (its first row; row_begin must lie above it);
 // - rows after the first one costing more than prune_above are left unsolved (see DpOptions::upper_bound).
 struct LayerTask {
   std::size_t c, row_begin, row_end;
@@ -234,6 +236,7 @@ struct LayerTask {
   uint32_t* split;
   std::size_t split_end = std::numeric_limits<std::size_t>::max();
   double prune_above = kInfinity;
+  std::size_t split_begin = 0;
 };
 
 // Divide and conquer over the rows, level by level (all rows of one level are independent, so their scans

@@ -50,7 +50,7 @@ std::size_t solve_levels(const RangeCost& cost, const LayerTask& task, const Sca
   const std::size_t max_split = std::min(task.row_end - 1, task.split_end);
   uint32_t* split = task.split;
   // Sentinels around the rows: the smallest and the largest split any row can take.
-  split[task.row_begin - 1] = static_cast<uint32_t>(task.c - 1);
+  split[task.row_begin - 1] = static_cast<uint32_t>(std::max(task.c - 1, task.split_begin));
   split[task.row_end + 1] = static_cast<uint32_t>(max_split);
   // Offset of the first row found above task.prune_above; the rows past it are never solved, and a row
   // whose right neighbour lies past it takes max_split as its upper bound.
