@@ -697,6 +697,30 @@ TEST(Kmeans1dDp, SimdAndScalarScansAreBitIdentical) {
       EXPECT_EQ(backtrack(simd, b.values.size(), k), backtrack(scalar, b.values.size(), k));
     }
   }
+  // Runs of six zero-weight values: the splits at a run's values tie exactly (their ranges hold the same
+  // weight and moments), across the lanes and across the two running minima (splits 4 apart) that the SIMD
+  // scan keeps; both scans must keep the leftmost split of every row.
+  std::vector<double> grid, ones;
+  for (int i = 0; i < 300; ++i) {
+    grid.push_back(i);
+    ones.push_back(i % 10 >= 3 && i % 10 <= 8 ? 0.0 : 1.0);
+  }
+  const RangeCost cost(grid, ones);
+  for (const std::size_t k : {2u, 3u, 4u, 7u}) {
+    std::vector<double> prev(grid.size() + 1 + RangeCost::kPadding), simd_cur(prev.size()), scalar_cur(prev.size());
+    std::vector<uint32_t> simd_split(grid.size() + 2), scalar_split(grid.size() + 2);
+    for (std::size_t i = 1; i <= grid.size(); ++i) prev[i] = cost(0, i);
+    solve_layer(cost, 2, grid.size(), prev.data(), nullptr, simd_cur.data(), simd_split.data(),
+                {RowMinimaMethod::kDivideConquer, true});
+    solve_layer(cost, 2, grid.size(), prev.data(), nullptr, scalar_cur.data(), scalar_split.data(),
+                {RowMinimaMethod::kDivideConquer, false});
+    EXPECT_EQ(simd_cur, scalar_cur);
+    EXPECT_EQ(simd_split, scalar_split);
+    SplitTable simd(k, grid.size()), scalar(k, grid.size());
+    EXPECT_EQ(run_dp(cost, k, &simd, {RowMinimaMethod::kDivideConquer, true}).back(),
+              run_dp(cost, k, &scalar, {RowMinimaMethod::kDivideConquer, false}).back());
+    EXPECT_EQ(backtrack(simd, grid.size(), k), backtrack(scalar, grid.size(), k)) << "k = " << k;
+  }
 }
 
 TEST(Kmeans1dDp, SmawkAndDivideConquerReachTheSameOptimumOnLargeBlocks) {

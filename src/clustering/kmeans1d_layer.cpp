@@ -108,6 +108,14 @@ PALETTIZE_AVX2_INLINE void keep_better(Avx2Best& best, __m256d value, __m256d in
   best.index = _mm256_blendv_pd(best.index, index, better);
 }
 
+// Lane by lane, the smaller value of two running minima, the smaller split among equal values.
+PALETTIZE_AVX2_INLINE Avx2Best merged(const Avx2Best& a, const Avx2Best& b) {
+  const __m256d b_first = _mm256_or_pd(
+      _mm256_cmp_pd(b.value, a.value, _CMP_LT_OQ),
+      _mm256_and_pd(_mm256_cmp_pd(b.value, a.value, _CMP_EQ_OQ), _mm256_cmp_pd(b.index, a.index, _CMP_LT_OQ)));
+  return {_mm256_blendv_pd(a.value, b.value, b_first), _mm256_blendv_pd(a.index, b.index, b_first)};
+}
+
 // The lane with the smallest value, the smallest split among equal values; branch-free, as the outcome of
 // these comparisons is unpredictable.
 PALETTIZE_AVX2_INLINE SplitChoice leftmost_minimum(const Avx2Best& best) {
@@ -137,10 +145,17 @@ struct ScanAvx2 {
       const int at_min = _mm256_movemask_pd(_mm256_cmp_pd(values, min_value, _CMP_EQ_OQ));
       return {_mm256_cvtsd_f64(min_value), static_cast<uint32_t>(lo + std::countr_zero(static_cast<unsigned>(at_min)))};
     }
-    const __m256d step = _mm256_set1_pd(4.0);
+    const __m256d step = _mm256_set1_pd(4.0), double_step = _mm256_set1_pd(8.0);
     __m256d index = _mm256_add_pd(_mm256_set1_pd(static_cast<double>(lo)), _mm256_setr_pd(0, 1, 2, 3));
-    Avx2Best best{infinity, index};
+    // Two running minima, of steps j and j + 4: each keep_better waits on the last one of its own chain
+    // (compare, then blend), so one chain made wide rows wait on it (12 % of a 2-bit g16 run).
+    Avx2Best best{infinity, index}, next{infinity, _mm256_add_pd(index, step)};
     std::size_t j = lo;
+    for (; j + 7 <= hi; j += 8) {
+      keep_better(best, values_at(cost, prev, sums, j), index);
+      keep_better(next, values_at(cost, prev, sums, j + 4), _mm256_add_pd(index, step));
+      index = _mm256_add_pd(index, double_step);
+    }
     for (; j + 3 <= hi; j += 4) {
       keep_better(best, values_at(cost, prev, sums, j), index);
       index = _mm256_add_pd(index, step);
@@ -148,7 +163,7 @@ struct ScanAvx2 {
     if (j <= hi) {
       keep_better(best, _mm256_blendv_pd(infinity, values_at(cost, prev, sums, j), first_lanes(hi - j + 1)), index);
     }
-    return leftmost_minimum(best);
+    return leftmost_minimum(merged(best, next));
   }
 
  private:
