@@ -130,9 +130,9 @@ std::size_t first_row_within_suffix_cost(const RangeCost& cost, std::size_t lowe
 // The first rows of layers 2..k that an optimal k-partition can pass through (pruning with a table):
 // layer k-1 from the cost of the last range alone; with k = 4, layer 2 from the leftmost optimal split of
 // layer 2 at layer 3's first row (solved from the closed-form layer 1), since a row's split is non-decreasing
-// in both the row and the layer. Every other layer starts at c. On the benchmark's 2-bit g16 blocks this
-// leaves layer 3 about a quarter of its rows and layer 2 about two thirds (bench/performance_notes.md,
-// session 12).
+// in both the row and the layer. Every other layer starts at c. On the benchmark's 2-bit g16 blocks layer 3
+// keeps rows [0.70 U, 0.94 U] instead of [0, 0.94 U], and layer 2 rows [0.14 U, 0.84 U] instead of
+// [0, 0.84 U] (bench/performance_notes.md, session 12).
 std::vector<std::size_t> first_rows(const RangeCost& cost, std::size_t k, double limit, const double* layer1,
                                     const uint32_t* layer1_splits, double* scratch_values, uint32_t* scratch_splits,
                                     const DpOptions& options) {
