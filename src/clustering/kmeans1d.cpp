@@ -127,7 +127,7 @@ std::size_t first_row_within_suffix_cost(const RangeCost& cost, std::size_t lowe
   return lo;
 }
 
-// The first rows of layers 2..k that an optimal k-partition can pass through (pruning with a table):
+// The first rows of layers 0..k that an optimal k-partition can pass through (pruning with a table):
 // layer k-1 from the cost of the last range alone; with k = 4, layer 2 from the leftmost optimal split of
 // layer 2 at layer 3's first row (solved from the closed-form layer 1), since a row's split is non-decreasing
 // in both the row and the layer. Every other layer starts at c. On the benchmark's 2-bit g16 blocks layer 3
@@ -138,7 +138,7 @@ std::vector<std::size_t> first_rows(const RangeCost& cost, std::size_t k, double
                                     const DpOptions& options) {
   std::vector<std::size_t> first(k + 1);
   for (std::size_t c = 0; c <= k; ++c) first[c] = c;
-  if (k < 3 || !std::isfinite(limit)) return first;
+  if (k < 3 || !std::isfinite(limit)) return first;  // no bound (or nothing before the last layer to cut)
   first[k - 1] = first_row_within_suffix_cost(cost, k - 1, limit);
   if (k == 4 && first[3] > 2) {
     const LayerTask row_of_layer2{2, first[3], first[3], layer1, layer1_splits, scratch_values, scratch_splits};
@@ -162,11 +162,10 @@ std::vector<double> run_dp(const RangeCost& cost, std::size_t k, SplitTable* tab
   const uint32_t* prev_split = rolling_prev.data();
   const bool prune = table != nullptr && options.method == RowMinimaMethod::kDivideConquer;
   const double prune_above = prune ? prune_limit(cost, options.upper_bound) : kInfinity;
-  std::vector<std::size_t> first(k + 1);
-  for (std::size_t c = 0; c <= k; ++c) first[c] = c;
-  if (prune && k >= 3) {
-    first = first_rows(cost, k, prune_above, prev.data(), rolling_prev.data(), cur.data(), table->layer(2), options);
-  }
+  // Without pruning the limit is infinite and every layer starts at c; the scratch split row is only used
+  // with a table.
+  const std::vector<std::size_t> first = first_rows(cost, k, prune_above, prev.data(), rolling_prev.data(),
+                                                    cur.data(), prune ? table->layer(2) : nullptr, options);
   std::size_t split_end = n;  // the last row the previous layer solved
   for (std::size_t c = 2; c <= k; ++c) {
     // With a table only the rows an optimal k-partition passes through matter: c clusters must leave at

@@ -185,7 +185,8 @@ struct DpOptions {
   // The cost of some partition into at most k ranges (an upper bound on the optimum), or +infinity. With a
   // split table and divide and conquer, a layer stops at the first row whose cost exceeds it: D[c][i] is
   // non-decreasing in i, and a row of the optimal path costs at most the optimum, so no later row can be
-  // on it; the next layer then considers only the splits kept. See prune_limit() for the rounding margin.
+  // on it; the next layer then considers only the splits kept. The last layers also start where the
+  // optimum can still pass (first_rows in kmeans1d.cpp). See prune_limit() for the rounding margin.
   double upper_bound = kInfinity;
 };
 
