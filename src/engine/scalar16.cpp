@@ -54,8 +54,12 @@ struct PatternHistogram {
   std::vector<double> weights = std::vector<double>(kPatterns, 0.0);
   std::vector<uint8_t> label_of = std::vector<uint8_t>(kPatterns, 0);
   std::vector<uint64_t> present = std::vector<uint64_t>(kWords, 0);
-  std::vector<uint16_t> patterns;  // ascending by value, -0 left out; filled by list_patterns
+  // Slots for the patterns present, sized once: the first `listed` hold them, ascending by value, -0 left out
+  // (list_patterns).
+  std::vector<uint16_t> slots = std::vector<uint16_t>(kPatterns);
+  std::size_t listed = 0;
 
+  std::span<const uint16_t> patterns() const { return {slots.data(), listed}; }
   void mark(uint16_t pattern) { present[pattern >> 6] |= uint64_t{1} << (pattern & 63); }
   // Reads the 65 536 counts once, four at a time where SSE2 is there (the scalar loop does not vectorise).
   void mark_counted() {
@@ -75,40 +79,46 @@ struct PatternHistogram {
 #endif
     return bits;
   }
-  // Weighted counting already counts -0 as +0, so only counts have a -0 bin to merge.
+  // Weighted counting already counts -0 as +0, so only counts have a -0 bin to merge; its bit is cleared so
+  // that listing leaves it out.
   void merge_minus_zero() {
     counts[0] += counts[kMinusZero];
     if (counts[0] != 0) mark(0);
+    present[kMinusZero >> 6] &= ~(uint64_t{1} << (kMinusZero & 63));
   }
   // Negative patterns (sign bit set) by decreasing magnitude, then positive ones by increasing magnitude.
+  // Each word's bits are taken lowest first (clearing the lowest bit is one instruction; the highest, three in
+  // a chain), so the negative patterns are listed by increasing magnitude and then reversed.
   void list_patterns() {
-    patterns.clear();
-    for (std::size_t w = kWords; w-- > kWords / 2;) {
-      for (uint64_t bits = present[w]; bits != 0; bits &= ~(uint64_t{1} << (63 - std::countl_zero(bits)))) {
-        const auto pattern = static_cast<uint16_t>(w * 64 + 63 - static_cast<std::size_t>(std::countl_zero(bits)));
-        if (pattern != kMinusZero) patterns.push_back(pattern);
+    uint16_t* const out = slots.data();
+    std::size_t n = 0;
+    const auto list_words = [&](std::size_t begin, std::size_t end) {
+      for (std::size_t w = begin; w < end; ++w) {
+        for (uint64_t bits = present[w]; bits != 0; bits &= bits - 1) {
+          out[n++] = static_cast<uint16_t>(w * 64 + static_cast<std::size_t>(std::countr_zero(bits)));
+        }
       }
-    }
-    for (std::size_t w = 0; w < kWords / 2; ++w) {
-      for (uint64_t bits = present[w]; bits != 0; bits &= bits - 1) {
-        patterns.push_back(static_cast<uint16_t>(w * 64 + static_cast<std::size_t>(std::countr_zero(bits))));
-      }
-    }
+    };
+    list_words(kWords / 2, kWords);
+    std::reverse(out, out + n);
+    list_words(0, kWords / 2);
+    listed = n;
   }
   // Unweighted blocks never touch `weights` (512 KiB): resetting it entry by entry would miss the cache.
   void reset(bool weighted) {
-    for (uint16_t pattern : patterns) counts[pattern] = 0;
+    for (uint16_t pattern : patterns()) counts[pattern] = 0;
     counts[kMinusZero] = 0;
     if (weighted) {
-      for (uint16_t pattern : patterns) weights[pattern] = 0;
+      for (uint16_t pattern : patterns()) weights[pattern] = 0;
     }
     std::fill(present.begin(), present.end(), 0);
+    listed = 0;
   }
   void reset_all() {
     std::fill(counts.begin(), counts.end(), 0);
     std::fill(weights.begin(), weights.end(), 0.0);
     std::fill(present.begin(), present.end(), 0);
-    patterns.clear();
+    listed = 0;
   }
 };
 
@@ -201,11 +211,11 @@ void fill_histogram(const std::byte* data, const BlockLayout& layout, const Bloc
 }
 
 DistinctValues distinct_patterns(DType dtype, const PatternHistogram& h, bool weighted) {
-  const std::size_t n = h.patterns.size();
+  const std::size_t n = h.listed;
   DistinctValues distinct;
   distinct.values.resize(n);
   distinct.weights.resize(n);
-  const uint16_t* patterns = h.patterns.data();
+  const uint16_t* patterns = h.slots.data();
   if (dtype == DType::F16) {
     const float* f16 = elements::f16_table();
     for (std::size_t i = 0; i < n; ++i) distinct.values[i] = f16[patterns[i]];
@@ -221,20 +231,33 @@ DistinctValues distinct_patterns(DType dtype, const PatternHistogram& h, bool we
 }
 
 // The block's error from its distinct values: every element of a pattern decodes to the same LUT entry, so
-// its squared error counts once per element (-0 is counted with +0: the same value, the same error).
+// its squared error counts once per element (-0 is counted with +0: the same value, the same error). Value i
+// adds to lane i % 4 and the lanes are added last: one running sum would make every step wait on the one
+// before (2.5 % of a 4-bit per-row run); the order is fixed, so the sums still depend on nothing else.
 BlockErrorSums error_over_patterns(const DistinctValues& distinct, const PatternHistogram& h,
                                    const std::vector<float>& lut, const std::vector<uint8_t>& nearest) {
-  BlockErrorSums sums;
+  constexpr std::size_t kLanes = 4;
+  double sse[kLanes] = {}, signal[kLanes] = {}, max_abs_err = 0;
   const uint32_t* const counts = h.counts.data();
-  const uint16_t* const patterns = h.patterns.data();
-  for (std::size_t i = 0; i < nearest.size(); ++i) {
+  const uint16_t* const patterns = h.slots.data();
+  const auto add = [&](std::size_t i, std::size_t lane) {
     const double x = distinct.values[i];
     const double e = x - static_cast<double>(lut[nearest[i]]);
     const auto count = static_cast<double>(counts[patterns[i]]);
-    sums.sse += count * (e * e);
-    sums.signal += count * (x * x);
-    sums.max_abs_err = std::max(sums.max_abs_err, std::fabs(e));
+    sse[lane] += count * (e * e);
+    signal[lane] += count * (x * x);
+    max_abs_err = std::max(max_abs_err, std::fabs(e));  // exact in any order
+  };
+  const std::size_t n = nearest.size();
+  std::size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (std::size_t lane = 0; lane < kLanes; ++lane) add(i + lane, lane);
   }
+  for (; i < n; ++i) add(i, i % kLanes);
+  BlockErrorSums sums;
+  sums.sse = (sse[0] + sse[1]) + (sse[2] + sse[3]);
+  sums.signal = (signal[0] + signal[1]) + (signal[2] + signal[3]);
+  sums.max_abs_err = max_abs_err;
   return sums;
 }
 
@@ -259,20 +282,26 @@ struct LabelThresholds {
 
 // The thresholds of a block's labels, or nullopt when its labels are not monotone in the value (they are,
 // by construction; this keeps the lookup path for anything else) or the LUT has more than 16 entries.
-std::optional<LabelThresholds> label_thresholds(const uint16_t* patterns, const std::vector<uint8_t>& nearest,
+// Threshold l comes from the first value labelled l or more, found by binary search in the monotone labels.
+std::optional<LabelThresholds> label_thresholds(std::span<const uint16_t> patterns, const std::vector<uint8_t>& nearest,
                                                 int64_t lut_size) {
-  if (lut_size > 16) return std::nullopt;
+  if (lut_size > 16 || nearest.empty()) return std::nullopt;
+  // Without branches, so that the check vectorises.
+  bool descends = false;
+  for (std::size_t i = 1; i < nearest.size(); ++i) descends |= nearest[i] < nearest[i - 1];
+  if (descends) return std::nullopt;
   LabelThresholds t;
   t.entries = static_cast<int>(lut_size);
-  std::fill(std::begin(t.below), std::end(t.below), std::numeric_limits<int16_t>::max());  // never reached
-  int previous = 0;
-  for (std::size_t i = 0; i < nearest.size(); ++i) {
-    const int label = nearest[i];
-    if (label < previous) return std::nullopt;
+  for (int l = 1; l < t.entries; ++l) {
+    const auto first = static_cast<std::size_t>(
+        std::lower_bound(nearest.begin(), nearest.end(), static_cast<uint8_t>(l)) - nearest.begin());
+    if (first == nearest.size()) {
+      t.below[l - 1] = std::numeric_limits<int16_t>::max();  // never reached
+      continue;
+    }
     // +0 stands for -0 too (one value, one label): its threshold must let -0's key (-1) through.
-    const int key = patterns[i] == 0 ? -1 : ordered_key(patterns[i]);
-    for (int l = previous + 1; l <= label; ++l) t.below[l - 1] = static_cast<int16_t>(key - 1);
-    previous = label;
+    const int key = patterns[first] == 0 ? -1 : ordered_key(patterns[first]);
+    t.below[l - 1] = static_cast<int16_t>(key - 1);
   }
   return t;
 }
@@ -286,13 +315,14 @@ __attribute__((target("avx2"))) inline __m256i keys_of(const std::byte* patterns
 }
 
 // Labels of one row segment: 32 weights per step, the rest (under 32) by table lookup.
+constexpr int64_t kLabelsPerStep = 32;
 template <int Thresholds>
 __attribute__((target("avx2"))) void label_segment_avx2(const std::byte* row, uint8_t* out, int64_t width,
                                                         const LabelThresholds& t, const uint8_t* label_of) {
   __m256i below[Thresholds];
   for (int l = 0; l < Thresholds; ++l) below[l] = _mm256_set1_epi16(t.below[l]);
   int64_t r = 0;
-  for (; r + 32 <= width; r += 32) {
+  for (; r + kLabelsPerStep <= width; r += kLabelsPerStep) {
     const __m256i a = keys_of(row + 2 * r), b = keys_of(row + 2 * r + 32);
     __m256i label_a = _mm256_setzero_si256(), label_b = _mm256_setzero_si256();
     for (int l = 0; l < Thresholds; ++l) {  // a true compare is -1: subtracting it counts the threshold
@@ -343,15 +373,19 @@ EncodedBlock encode_16bit_block(const TensorView& weight, const BlockLayout& lay
   // Plain pointers: through `h`, every byte store would make the loop reload the vectors (and this thread's
   // address of `h`).
   uint8_t* const label_of = h.label_of.data();  // this thread's table, read by all threads below
-  const uint16_t* const patterns = h.patterns.data();
-  for (std::size_t i = 0; i < nearest.size(); ++i) label_of[patterns[i]] = nearest[i];
-  label_of[kMinusZero] = label_of[0];
+  const auto fill_label_table = [&] {
+    const uint16_t* const patterns = h.slots.data();
+    for (std::size_t i = 0; i < nearest.size(); ++i) label_of[patterns[i]] = nearest[i];
+    label_of[kMinusZero] = label_of[0];
+  };
   uint8_t* const all_indices = indices.data();
   const int64_t rest = layout.rest(), r_begin = rect.r_begin, width = rect.r_end - rect.r_begin;
 #ifdef PALETTIZE_LABEL_AVX2
   const std::optional<LabelThresholds> thresholds =
-      cpu_has_avx2() ? label_thresholds(patterns, nearest, spec.lut_size()) : std::nullopt;
+      cpu_has_avx2() ? label_thresholds(h.patterns(), nearest, spec.lut_size()) : std::nullopt;
   if (const LabelSegment label_segment = thresholds ? label_segment_for(*thresholds) : nullptr) {
+    // The table only labels each row's last width % 32 weights.
+    if (width % kLabelsPerStep != 0) fill_label_table();
     const LabelThresholds t = *thresholds;
     over_rows(rect, parallel, [=](int64_t o_begin, int64_t o_end) {
       for (int64_t o = o_begin; o < o_end; ++o) {
@@ -361,6 +395,7 @@ EncodedBlock encode_16bit_block(const TensorView& weight, const BlockLayout& lay
     return encoded;
   }
 #endif
+  fill_label_table();
   // Captured by value: a byte store may alias anything, so values reached through a captured reference
   // would be reloaded after every store.
   over_rows(rect, parallel, [=](int64_t o_begin, int64_t o_end) {
