@@ -26,6 +26,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <vector>
 
 #include "clustering/kmeans1d_internal.hpp"
 #include "palettize/error.hpp"
@@ -176,28 +177,31 @@ std::optional<double> exact_price(const RangeCost& cost, std::size_t k, double l
 }
 
 // Groups of values that share a cell of width range / d (cells from the smallest value on), for
-// d = d0, 2 d0, 4 d0 and 8 d0: the cells of each width halve those of the one before, so one scan finds the
-// finest cells (a cell per value and no dependence between values: a group kept from one value to the next
-// would make the scan wait on it) and shifts them for the others. Returns the group starts (0 first, U last)
-// of the narrowest width that leaves at most `limit` groups, or nothing when even d0 leaves more.
+// d = d0, 2 d0, 4 d0 and 8 d0: the cells of each width halve those of the one before, so the finest cells are
+// computed once (a cell per value and no dependence between values: a group kept from one value to the next
+// would make the scan wait on it) and shifted for the others. Returns the group starts (0 first, U last) of
+// the narrowest width that leaves at most `limit` groups, or nothing when even d0 leaves more.
 constexpr int kWidthsPerScan = 4;
 
 std::vector<uint32_t> narrowest_groups_within(std::span<const double> values, std::size_t d0, std::size_t limit) {
   const std::size_t n = values.size();
   const double lowest = values[0], range = values[n - 1] - lowest;
   if (!(range > 0)) return {};
-  // Cell indices stay below 8 d0 + 1 <= U + 1: int32 keeps the count loop vectorisable (SSE2 converts two
-  // doubles to int32 at once).
+  // Cell indices stay below 8 d0 + 1 <= U + 1: int32 keeps the loops vectorisable (SSE2 converts two doubles
+  // to int32 at once). Kept per thread: a row's solve runs this once per coarse level.
   const double cells_per_unit = static_cast<double>(d0 << (kWidthsPerScan - 1)) / range;
-  const auto finest_cell = [&](std::size_t i) {
-    return static_cast<uint32_t>(static_cast<int32_t>((values[i] - lowest) * cells_per_unit));
-  };
+  thread_local std::vector<int32_t> finest_cells;
+  finest_cells.resize(n);
+  int32_t* const cell = finest_cells.data();
+  for (std::size_t i = 0; i < n; ++i) cell[i] = static_cast<int32_t>((values[i] - lowest) * cells_per_unit);
   // Cells never decrease along the sorted values, so value i starts a group of width w where its finest
   // cell differs from the previous value's in a bit at or above w's shift.
   uint32_t groups[kWidthsPerScan] = {1, 1, 1, 1};
-  for (std::size_t i = 1; i < n; ++i) {
-    const uint32_t changed = finest_cell(i) ^ finest_cell(i - 1);
-    for (int w = 0; w < kWidthsPerScan; ++w) groups[w] += changed >= (1u << (kWidthsPerScan - 1 - w));
+  for (int w = 0; w < kWidthsPerScan; ++w) {
+    const int32_t shift = kWidthsPerScan - 1 - w;
+    uint32_t starts = 0;
+    for (std::size_t i = 1; i < n; ++i) starts += (cell[i] >> shift) != (cell[i - 1] >> shift);
+    groups[w] += starts;
   }
   int chosen = kWidthsPerScan;
   while (chosen > 0 && groups[chosen - 1] > limit) --chosen;
@@ -205,12 +209,9 @@ std::vector<uint32_t> narrowest_groups_within(std::span<const double> values, st
   const int shift = kWidthsPerScan - chosen;
   std::vector<uint32_t> starts(groups[chosen - 1] + 1);
   std::size_t count = 1;  // starts[0] = 0
-  uint32_t previous = 0;
   for (std::size_t i = 1; i < n; ++i) {
-    const uint32_t cell = finest_cell(i) >> shift;
     starts[count] = static_cast<uint32_t>(i);  // kept only where a group starts
-    count += cell != previous;
-    previous = cell;
+    count += (cell[i] >> shift) != (cell[i - 1] >> shift);
   }
   starts[count] = static_cast<uint32_t>(n);
   return starts;

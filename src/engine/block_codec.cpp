@@ -50,25 +50,35 @@ EncodedBlock encode_distinct_values(const DistinctValues& distinct, const Palett
 
 namespace {
 
-// Nearest entry of a non-decreasing scalar LUT; among equal entries the lowest index.
+// Nearest entry of a non-decreasing scalar LUT to x; on a tie the lower entry, and among equal entries the
+// lowest index. Rounding is monotone, so the entry never decreases as x grows.
+std::size_t nearest_entry(double x, const std::vector<float>& lut) {
+  const auto above = std::lower_bound(lut.begin(), lut.end(), x, [](float entry, double v) { return entry < v; });
+  std::size_t pick;
+  if (above == lut.end()) {
+    pick = lut.size() - 1;
+  } else if (above == lut.begin()) {
+    pick = 0;
+  } else {
+    const auto hi = static_cast<std::size_t>(above - lut.begin());
+    pick = (x - lut[hi - 1] <= static_cast<double>(lut[hi]) - x) ? hi - 1 : hi;
+  }
+  while (pick > 0 && lut[pick - 1] == lut[pick]) --pick;
+  return pick;
+}
+
+// The values ascend and their entries never decrease, so the values of each entry are one run: its start
+// is found by binary search (a few dozen lookups per entry instead of a branchy step per value).
 std::vector<uint8_t> nearest_scalar_entries(const std::vector<double>& values, const std::vector<float>& lut) {
+  check(std::is_sorted(lut.begin(), lut.end()), "internal error: a scalar LUT is not in ascending order");
   std::vector<uint8_t> nearest(values.size());
-  // The values ascend, so the first entry not below each one only moves right: one merge pass.
-  auto above = lut.begin();
-  for (std::size_t v = 0; v < values.size(); ++v) {
-    const double x = values[v];
-    while (above != lut.end() && *above < x) ++above;
-    std::size_t pick;
-    if (above == lut.end()) {
-      pick = lut.size() - 1;
-    } else if (above == lut.begin()) {
-      pick = 0;
-    } else {
-      const std::size_t hi = static_cast<std::size_t>(above - lut.begin());
-      pick = (x - lut[hi - 1] <= static_cast<double>(lut[hi]) - x) ? hi - 1 : hi;
-    }
-    while (pick > 0 && lut[pick - 1] == lut[pick]) --pick;
-    nearest[v] = static_cast<uint8_t>(pick);
+  auto run_begin = values.begin();
+  for (std::size_t entry = 0; entry < lut.size() && run_begin != values.end(); ++entry) {
+    const auto run_end = std::partition_point(run_begin, values.end(),
+                                              [&](double x) { return nearest_entry(x, lut) <= entry; });
+    std::fill(nearest.begin() + (run_begin - values.begin()), nearest.begin() + (run_end - values.begin()),
+              static_cast<uint8_t>(entry));
+    run_begin = run_end;
   }
   return nearest;
 }
