@@ -272,7 +272,8 @@ inline constexpr std::size_t kMaxSplitTableEntries = std::size_t{1} << 25;
 // 1.5 times faster).
 inline constexpr std::size_t kLagrangianMinClusters = 8;
 
-// The buffers of a Lagrangian pass (kmeans1d_lagrangian.cpp), kept from one pass to the next.
+// The buffers of a Lagrangian pass (kmeans1d_lagrangian.cpp), kept from one pass to the next. They only
+// grow, so entries past the last pass's U + 1 are left from earlier passes.
 struct PassBuffers {
   struct Candidate {
     uint32_t split, first_row;  // a candidate last split, and the first row it is the best split for
