@@ -268,11 +268,14 @@ bool lean_comparisons_are_safe(const RangeCost& cost, double lambda) {
 }
 
 std::size_t lagrangian_pass(const RangeCost& cost, double lambda, bool allow_simd, PassBuffers& buffers) {
+  const bool lean = lean_comparisons_are_safe(cost, lambda);
 #ifdef PALETTIZE_LAGRANGIAN_AVX2
-  if (allow_simd && cpu_has_avx2()) return PassAvx2(cost, lambda, buffers).run();
+  if (allow_simd && cpu_has_avx2()) {
+    return lean ? PassAvx2<true>(cost, lambda, buffers).run() : PassAvx2<false>(cost, lambda, buffers).run();
+  }
 #endif
   (void)allow_simd;
-  return PassScalar(cost, lambda, buffers).run();
+  return lean ? PassScalar<true>(cost, lambda, buffers).run() : PassScalar<false>(cost, lambda, buffers).run();
 }
 
 std::optional<std::vector<uint32_t>> lagrangian_bounds(const RangeCost& cost, std::span<const double> values,
