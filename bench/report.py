@@ -92,6 +92,11 @@ def check_targets(data):
     return targets
 
 
+def kernel_repetitions_note(args):
+    repetitions = args.get("kernel_repetitions", 1)
+    return f", median of {repetitions} repetitions" if repetitions > 1 else ""
+
+
 def engine_seconds(entry):
     return entry["real_time"] * UNIT_SECONDS[entry["time_unit"]]
 
@@ -265,7 +270,7 @@ threads, user + sys), which the load inflates far less; on an idle 2-core machin
 
 Data: 0.02 · Student-t(5), seeded (bench/workloads.py). **ours** = `palettize()` on the whole tensor
 (exact 1-D clustering; k-means++/Lloyd for cluster_dim > 1), in-process and I/O free, all cores; wall-clock and process CPU time
-(Google Benchmark, bench/bench_engine.cpp). Baselines run in the same invocation on the same bytes
+(Google Benchmark, bench/bench_engine.cpp{kernel_repetitions_note(args)}). Baselines run in the same invocation on the same bytes
 (bench/baselines.py):
 - **sklearn-coremltools**: `KMeans(k, init="k-means++", n_init=1, tol=1e-2, random_state=0)`, coremltools'
   fallback settings;

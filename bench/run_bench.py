@@ -57,6 +57,9 @@ def parse_args(argv):
     parser.add_argument("--sample-rows", type=int, default=16,
                         help="rows a baseline fits on for one LUT per tensor (its LUT then encodes every row)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per CLI measurement (median)")
+    parser.add_argument("--kernel-repetitions", type=int, default=3,
+                        help="repetitions of each in-process benchmark (median): one noisy neighbour during a "
+                             "single measurement moved n4/row by 12 %%")
     parser.add_argument("--quick", action="store_true",
                         help="4-bit per-tensor, g=16 and per-row only, no real models: a smoke run")
     parser.add_argument("--full", action="store_true",
@@ -82,6 +85,8 @@ def run_kernels(args, tensor_path, json_path):
     command = [os.path.join(args.build_dir, "palettize_bench"), f"--workload={tensor_path}",
                f"--baseline_rows={args.baseline_rows}", f"--benchmark_out={json_path}",
                "--benchmark_out_format=json"]
+    if args.kernel_repetitions > 1:
+        command += [f"--benchmark_repetitions={args.kernel_repetitions}", "--benchmark_report_aggregates_only=true"]
     if args.specs:
         command.append(f"--benchmark_filter=^(palettize/({args.specs})/min|decode|pack|lagrangian|bandwidth)")
     elif args.quick:
@@ -91,9 +96,16 @@ def run_kernels(args, tensor_path, json_path):
     log("kernels: " + " ".join(command))
     subprocess.run(command, check=True, stdout=sys.stderr)
     with open(json_path) as f:
-        results = json.load(f)["benchmarks"]
+        return kernels_by_name(json.load(f)["benchmarks"])
+
+
+def kernels_by_name(results):
+    """Google Benchmark's JSON entries by benchmark name; with repetitions, the median stands for each (its
+    counters are those of the runs)."""
     kernels = {}
     for entry in results:
+        if entry.get("run_type") == "aggregate" and entry.get("aggregate_name") != "median":
+            continue
         kernels[entry["name"].split("/real_time")[0].split("/min_time")[0]] = entry
     return kernels
 
