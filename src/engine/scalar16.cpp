@@ -230,34 +230,52 @@ DistinctValues distinct_patterns(DType dtype, const PatternHistogram& h, bool we
   return distinct;
 }
 
-// The block's error from its distinct values: every element of a pattern decodes to the same LUT entry, so
-// its squared error counts once per element (-0 is counted with +0: the same value, the same error). Value i
-// adds to lane i % 4 and the lanes are added last: one running sum would make every step wait on the one
-// before (2.5 % of a 4-bit per-row run); the order is fixed, so the sums still depend on nothing else.
-BlockErrorSums error_over_patterns(const DistinctValues& distinct, const PatternHistogram& h,
-                                   const std::vector<float>& lut, const std::vector<uint8_t>& nearest) {
-  constexpr std::size_t kLanes = 4;
-  double sse[kLanes] = {}, signal[kLanes] = {}, max_abs_err = 0;
-  const uint32_t* const counts = h.counts.data();
-  const uint16_t* const patterns = h.slots.data();
-  const auto add = [&](std::size_t i, std::size_t lane) {
-    const double x = distinct.values[i];
-    const double e = x - static_cast<double>(lut[nearest[i]]);
-    const auto count = static_cast<double>(counts[patterns[i]]);
-    sse[lane] += count * (e * e);
-    signal[lane] += count * (x * x);
-    max_abs_err = std::max(max_abs_err, std::fabs(e));  // exact in any order
-  };
-  const std::size_t n = nearest.size();
-  std::size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (std::size_t lane = 0; lane < kLanes; ++lane) add(i + lane, lane);
+// Sum of w[i] * (x[i] - shift)^2 over [begin, end) in four lanes (term i in lane (i - begin) % 4, the lanes
+// added last; SSE2 holds two per register): one running sum would make every step wait on the one before.
+double weighted_squares(const double* w, const double* x, double shift, std::size_t begin, std::size_t end) {
+  double lane[4] = {};
+  std::size_t i = begin;
+#if defined(__SSE2__)
+  const __m128d shifts = _mm_set1_pd(shift);
+  __m128d low = _mm_setzero_pd(), high = _mm_setzero_pd();
+  for (; i + 4 <= end; i += 4) {
+    const __m128d d_low = _mm_sub_pd(_mm_loadu_pd(x + i), shifts);
+    const __m128d d_high = _mm_sub_pd(_mm_loadu_pd(x + i + 2), shifts);
+    low = _mm_add_pd(low, _mm_mul_pd(_mm_loadu_pd(w + i), _mm_mul_pd(d_low, d_low)));
+    high = _mm_add_pd(high, _mm_mul_pd(_mm_loadu_pd(w + i + 2), _mm_mul_pd(d_high, d_high)));
   }
-  for (; i < n; ++i) add(i, i % kLanes);
+  _mm_storeu_pd(lane, low);
+  _mm_storeu_pd(lane + 2, high);
+#endif
+  for (; i < end; ++i) lane[(i - begin) % 4] += w[i] * ((x[i] - shift) * (x[i] - shift));
+  return (lane[0] + lane[1]) + (lane[2] + lane[3]);
+}
+
+// The block's error from its distinct values: every element of a pattern decodes to the same LUT entry, so
+// its squared error counts once per element (-0 is counted with +0: the same value, the same error). The
+// labels never decrease (nearest entries of an ascending LUT), so each entry's values are one run: its error
+// is summed in lanes around one entry, and its largest error is at one of the run's ends. Counts are the
+// distinct values' weights when the block is unweighted, and read from the bins otherwise.
+BlockErrorSums error_over_patterns(const DistinctValues& distinct, const PatternHistogram& h, bool weighted,
+                                   const std::vector<float>& lut, const std::vector<uint8_t>& nearest) {
+  const std::size_t n = nearest.size();
+  std::vector<double> bin_counts;
+  if (weighted) {
+    bin_counts.resize(n);
+    for (std::size_t i = 0; i < n; ++i) bin_counts[i] = static_cast<double>(h.counts[h.slots[i]]);
+  }
+  const double* const counts = weighted ? bin_counts.data() : distinct.weights.data();
+  const double* const x = distinct.values.data();
   BlockErrorSums sums;
-  sums.sse = (sse[0] + sse[1]) + (sse[2] + sse[3]);
-  sums.signal = (signal[0] + signal[1]) + (signal[2] + signal[3]);
-  sums.max_abs_err = max_abs_err;
+  sums.signal = weighted_squares(counts, x, 0.0, 0, n);
+  for (std::size_t begin = 0; begin < n;) {
+    std::size_t end = begin + 1;
+    while (end < n && nearest[end] == nearest[begin]) ++end;
+    const double entry = lut[nearest[begin]];
+    sums.sse += weighted_squares(counts, x, entry, begin, end);
+    sums.max_abs_err = std::max({sums.max_abs_err, std::fabs(x[begin] - entry), std::fabs(x[end - 1] - entry)});
+    begin = end;
+  }
   return sums;
 }
 
@@ -368,7 +386,7 @@ EncodedBlock encode_16bit_block(const TensorView& weight, const BlockLayout& lay
   const DistinctValues distinct = distinct_patterns(weight.dtype, h, !sensitivities.empty());
   std::vector<uint8_t> nearest;
   EncodedBlock encoded = encode_distinct_values(distinct, spec, weight.dtype, nearest);
-  encoded.error = error_over_patterns(distinct, h, encoded.lut, nearest);
+  encoded.error = error_over_patterns(distinct, h, !sensitivities.empty(), encoded.lut, nearest);
 
   // Plain pointers: through `h`, every byte store would make the loop reload the vectors (and this thread's
   // address of `h`).
