@@ -13,49 +13,21 @@
 #include "clustering/kmeans1d_internal.hpp"
 #include "palettize/clustering.hpp"
 #include "palettize/error.hpp"
+#include "tensor/lane_sums.hpp"
 
 namespace palettize {
 namespace kmeans1d_detail {
 namespace {
-
-// Sums over [begin, end) in four lanes: term i adds to lane (i - begin) % 4 and the lanes are added last.
-// With one running sum, every step waited on the one before (the means of prefix sums and centroids were
-// 5 % of a 4-bit per-row run); GCC does not vectorise the lanes itself, so SSE2 holds two lanes per register.
-// Term i is a[i] * (b[i] - shift), or a[i] alone when b is null.
-double sum_in_four_lanes(const double* a, const double* b, double shift, std::size_t begin, std::size_t end) {
-  double lane[4] = {};
-  std::size_t i = begin;
-#if defined(__SSE2__)
-  __m128d low = _mm_setzero_pd(), high = _mm_setzero_pd();
-  if (b == nullptr) {
-    for (; i + 4 <= end; i += 4) {
-      low = _mm_add_pd(low, _mm_loadu_pd(a + i));
-      high = _mm_add_pd(high, _mm_loadu_pd(a + i + 2));
-    }
-  } else {
-    const __m128d shifts = _mm_set1_pd(shift);
-    for (; i + 4 <= end; i += 4) {
-      low = _mm_add_pd(low, _mm_mul_pd(_mm_loadu_pd(a + i), _mm_sub_pd(_mm_loadu_pd(b + i), shifts)));
-      high = _mm_add_pd(high, _mm_mul_pd(_mm_loadu_pd(a + i + 2), _mm_sub_pd(_mm_loadu_pd(b + i + 2), shifts)));
-    }
-  }
-  _mm_storeu_pd(lane, low);
-  _mm_storeu_pd(lane + 2, high);
-#endif
-  for (; i < end; ++i) lane[(i - begin) % 4] += b == nullptr ? a[i] : a[i] * (b[i] - shift);
-  return (lane[0] + lane[1]) + (lane[2] + lane[3]);
-}
 
 // The weighted mean of values [begin, end), or the plain mean when they weigh nothing, computed as an
 // offset from the first value.
 double mean_of(std::span<const double> values, std::span<const double> weights, std::size_t begin,
                std::size_t end) {
   const double first = values[begin];
-  const double total_weight = sum_in_four_lanes(weights.data(), nullptr, 0, begin, end);
-  if (total_weight > 0) return first + sum_in_four_lanes(weights.data(), values.data(), first, begin, end) / total_weight;
-  double lane[4] = {};  // all weights zero (rare): the plain mean, in the same lanes
-  for (std::size_t i = begin; i < end; ++i) lane[(i - begin) % 4] += values[i] - first;
-  return first + ((lane[0] + lane[1]) + (lane[2] + lane[3])) / static_cast<double>(end - begin);
+  const double total_weight = sum_in_four_lanes<0>(weights.data(), nullptr, 0, begin, end);
+  if (total_weight > 0) return first + sum_in_four_lanes<1>(weights.data(), values.data(), first, begin, end) / total_weight;
+  // All weights zero (rare): the plain mean.
+  return first + sum_in_four_lanes<1>(nullptr, values.data(), first, begin, end) / static_cast<double>(end - begin);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 
 #include "tensor/elements.hpp"
 #include "tensor/cpu_features.hpp"
+#include "tensor/lane_sums.hpp"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -230,27 +231,6 @@ DistinctValues distinct_patterns(DType dtype, const PatternHistogram& h, bool we
   return distinct;
 }
 
-// Sum of w[i] * (x[i] - shift)^2 over [begin, end) in four lanes (term i in lane (i - begin) % 4, the lanes
-// added last; SSE2 holds two per register): one running sum would make every step wait on the one before.
-double weighted_squares(const double* w, const double* x, double shift, std::size_t begin, std::size_t end) {
-  double lane[4] = {};
-  std::size_t i = begin;
-#if defined(__SSE2__)
-  const __m128d shifts = _mm_set1_pd(shift);
-  __m128d low = _mm_setzero_pd(), high = _mm_setzero_pd();
-  for (; i + 4 <= end; i += 4) {
-    const __m128d d_low = _mm_sub_pd(_mm_loadu_pd(x + i), shifts);
-    const __m128d d_high = _mm_sub_pd(_mm_loadu_pd(x + i + 2), shifts);
-    low = _mm_add_pd(low, _mm_mul_pd(_mm_loadu_pd(w + i), _mm_mul_pd(d_low, d_low)));
-    high = _mm_add_pd(high, _mm_mul_pd(_mm_loadu_pd(w + i + 2), _mm_mul_pd(d_high, d_high)));
-  }
-  _mm_storeu_pd(lane, low);
-  _mm_storeu_pd(lane + 2, high);
-#endif
-  for (; i < end; ++i) lane[(i - begin) % 4] += w[i] * ((x[i] - shift) * (x[i] - shift));
-  return (lane[0] + lane[1]) + (lane[2] + lane[3]);
-}
-
 // The block's error from its distinct values: every element of a pattern decodes to the same LUT entry, so
 // its squared error counts once per element (-0 is counted with +0: the same value, the same error). The
 // labels never decrease (nearest entries of an ascending LUT), so each entry's values are one run: its error
@@ -267,12 +247,12 @@ BlockErrorSums error_over_patterns(const DistinctValues& distinct, const Pattern
   const double* const counts = weighted ? bin_counts.data() : distinct.weights.data();
   const double* const x = distinct.values.data();
   BlockErrorSums sums;
-  sums.signal = weighted_squares(counts, x, 0.0, 0, n);
+  sums.signal = sum_in_four_lanes<2>(counts, x, 0.0, 0, n);
   for (std::size_t begin = 0; begin < n;) {
     std::size_t end = begin + 1;
     while (end < n && nearest[end] == nearest[begin]) ++end;
     const double entry = lut[nearest[begin]];
-    sums.sse += weighted_squares(counts, x, entry, begin, end);
+    sums.sse += sum_in_four_lanes<2>(counts, x, entry, begin, end);
     sums.max_abs_err = std::max({sums.max_abs_err, std::fabs(x[begin] - entry), std::fabs(x[end - 1] - entry)});
     begin = end;
   }
