@@ -212,11 +212,11 @@ void fill_histogram(const std::byte* data, const BlockLayout& layout, const Bloc
 }
 
 DistinctValues distinct_patterns(DType dtype, const PatternHistogram& h, bool weighted) {
-  const std::size_t n = h.listed;
+  const std::span<const uint16_t> patterns = h.patterns();
+  const std::size_t n = patterns.size();
   DistinctValues distinct;
   distinct.values.resize(n);
   distinct.weights.resize(n);
-  const uint16_t* patterns = h.slots.data();
   if (dtype == DType::F16) {
     const float* f16 = elements::f16_table();
     for (std::size_t i = 0; i < n; ++i) distinct.values[i] = f16[patterns[i]];
@@ -241,8 +241,9 @@ BlockErrorSums error_over_patterns(const DistinctValues& distinct, const Pattern
   const std::size_t n = nearest.size();
   std::vector<double> bin_counts;
   if (weighted) {
+    const std::span<const uint16_t> patterns = h.patterns();
     bin_counts.resize(n);
-    for (std::size_t i = 0; i < n; ++i) bin_counts[i] = static_cast<double>(h.counts[h.slots[i]]);
+    for (std::size_t i = 0; i < n; ++i) bin_counts[i] = static_cast<double>(h.counts[patterns[i]]);
   }
   const double* const counts = weighted ? bin_counts.data() : distinct.weights.data();
   const double* const x = distinct.values.data();
@@ -372,8 +373,8 @@ EncodedBlock encode_16bit_block(const TensorView& weight, const BlockLayout& lay
   // address of `h`).
   uint8_t* const label_of = h.label_of.data();  // this thread's table, read by all threads below
   const auto fill_label_table = [&] {
-    const uint16_t* const patterns = h.slots.data();
-    for (std::size_t i = 0; i < nearest.size(); ++i) label_of[patterns[i]] = nearest[i];
+    const std::span<const uint16_t> patterns = h.patterns();
+    for (std::size_t i = 0; i < patterns.size(); ++i) label_of[patterns[i]] = nearest[i];
     label_of[kMinusZero] = label_of[0];
   };
   uint8_t* const all_indices = indices.data();
